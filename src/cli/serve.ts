@@ -1,0 +1,27 @@
+import { startNode } from "../node.ts";
+import { type CliContext, configOrReport, EXIT } from "./cli_context.ts";
+
+/** `edgecache serve`: runs a node until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
+export async function serveCommand(ctx: CliContext): Promise<number> {
+  if (ctx.args.length > 0) {
+    ctx.runtime.writeStderr(`edgecache: serve takes no arguments (configure with EDGECACHE_* variables): got '${ctx.args[0]}'\n`);
+    return EXIT.usage;
+  }
+  const config = configOrReport(ctx);
+  if (config === undefined) return EXIT.usage;
+  let node;
+  try {
+    node = await startNode(config, ctx.runtime);
+  } catch (error) {
+    const message = (error as Error).message;
+    ctx.runtime.writeStderr(`edgecache: cannot start: ${message}\n`);
+    // Bad key material (a wrong PEM, an unreadable key file) is a configuration problem.
+    return /EDGECACHE_|ENOENT|No such file/.test(message) ? EXIT.usage : EXIT.failure;
+  }
+  const running = node;
+  return await new Promise<number>((resolve) => {
+    ctx.runtime.onShutdownSignal((signal) => {
+      running.shutdown(signal).then(() => resolve(EXIT.ok), () => resolve(EXIT.failure));
+    });
+  });
+}

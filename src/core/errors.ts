@@ -1,0 +1,63 @@
+/**
+ * Errors with stable codes. The core knows nothing of HTTP: `src/api/http_errors.ts` is the one
+ * place that maps a code to a status. Callers branch on `code`, never on message text.
+ * Messages follow one grammar: "Cannot X as Y must be ...: current value is ...".
+ */
+
+/** Every code an edgecache error can carry; each maps to one HTTP status in the API layer. */
+export type ErrorCode =
+  | "bad_request"
+  | "invalid_key"
+  | "key_too_long"
+  | "invalid_ttl"
+  | "invalid_tags"
+  | "invalid_json"
+  | "value_too_large"
+  | "body_timeout"
+  | "not_found"
+  | "method_not_allowed"
+  | "precondition_failed"
+  | "token_missing"
+  | "token_invalid"
+  | "token_expired"
+  | "scope_denied"
+  | "prefix_denied"
+  | "not_ready"
+  | "overloaded"
+  | "internal";
+
+/** Base error of edgecache: a stable machine-readable `code` plus a human message. */
+export class EdgecacheError extends Error {
+  /** Stable snake_case code, safe to branch on and to put in the JSON error body. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EdgecacheError";
+    this.code = code;
+  }
+}
+
+/** Raised when a token is missing, malformed, expired or not signed by a configured key. */
+export class AuthFailed extends EdgecacheError {
+  constructor(code: "token_missing" | "token_invalid" | "token_expired", message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = "AuthFailed";
+  }
+}
+
+/** Raised when a valid token lacks the scope or key prefix a request needs. */
+export class AccessDenied extends EdgecacheError {
+  constructor(code: "scope_denied" | "prefix_denied", message: string) {
+    super(code, message);
+    this.name = "AccessDenied";
+  }
+}
+
+/** Raised by a conditional write or delete whose precondition does not hold; nothing is changed. */
+export class PreconditionFailed extends EdgecacheError {
+  constructor(message: string) {
+    super("precondition_failed", message);
+    this.name = "PreconditionFailed";
+  }
+}

@@ -1,0 +1,243 @@
+import { entrySize, type StoredEntry, utf8Length } from "./entry.ts";
+import type { EntryTable, EntryTableOptions } from "./entry_table.ts";
+import { EdgecacheError, PreconditionFailed } from "./errors.ts";
+import { createExpiryIndex } from "./expiry_index.ts";
+import type { HybridClock } from "./hybrid_clock.ts";
+import { createLfuTable } from "./lfu_table.ts";
+import { createLruTable } from "./lru_table.ts";
+import { formatEtag } from "./version.ts";
+import { createTagIndex } from "./tag_index.ts";
+
+/** Eviction policies a store can run. */
+export type EvictionPolicy = "lru" | "lfu";
+
+/** The store's slice of the configuration. */
+export interface StoreConfig {
+  /** Cap on the sum of entry sizes (keys, values, metadata and per-entry overhead). */
+  maxBytes: number;
+  /** Which entry to evict when the cap is reached. */
+  eviction: EvictionPolicy;
+}
+
+/** What the store takes from its surroundings. */
+export interface StoreDeps {
+  /** Wall clock in Unix ms. */
+  now: () => number;
+  /** Uniform random in [0, 1), for sampled eviction. */
+  random: () => number;
+  /** Issues write versions. */
+  clock: HybridClock;
+}
+
+/** A write as the API hands it to the store. */
+export interface PutInput {
+  value: Uint8Array;
+  contentType: string;
+  tags: readonly string[];
+  /** Time to live in ms; 0 means no expiry. */
+  ttlMs: number;
+}
+
+/** HTTP-style preconditions on a write or delete. Entity tags include their quotes. */
+export interface Preconditions {
+  /** The current entry's ETag must be one of these; `"*"` means the key must exist. */
+  ifMatch?: readonly string[] | "*";
+  /** The current entry's ETag must be none of these; `"*"` means the key must not exist. */
+  ifNoneMatch?: readonly string[] | "*";
+}
+
+/** Counters the store keeps itself so reading metrics costs nothing on the hot path. */
+export interface StoreCounters {
+  hits: number;
+  misses: number;
+  evictions: number;
+  expirations: number;
+}
+
+/** A point-in-time view of the store. */
+export interface StoreStats extends StoreCounters {
+  entries: number;
+  bytes: number;
+  maxBytes: number;
+  hitRatio: number;
+}
+
+/** The local cache: byte-capped, TTL-aware, tagged and versioned entries. */
+export interface Store {
+  /** A fresh entry, counted as a hit or a miss; expired entries are removed on sight. */
+  get(key: string): StoredEntry | undefined;
+  /** A fresh entry without counting or touching it. */
+  peek(key: string): StoredEntry | undefined;
+  /** Stores a value under a new version. Throws `PreconditionFailed` or `value_too_large`; on throw nothing changed. */
+  put(key: string, input: PutInput, preconditions?: Preconditions): { created: boolean; entry: StoredEntry };
+  /** Removes a key; true if a fresh entry was removed. Throws `PreconditionFailed`; on throw nothing changed. */
+  delete(key: string, preconditions?: Preconditions): boolean;
+  /** Removes every key starting with `prefix` that `allow` accepts; returns how many. */
+  invalidatePrefix(prefix: string, allow?: (key: string) => boolean): number;
+  /** Removes every key carrying any of `tags` that `allow` accepts; returns how many. */
+  invalidateTags(tags: readonly string[], allow?: (key: string) => boolean): number;
+  /** Removes everything; returns how many entries there were. */
+  flush(): number;
+  /** Reclaims up to `limit` expired entries; returns how many. Called periodically by the node. */
+  sweepExpired(limit: number): number;
+  /** Current figures. */
+  stats(): StoreStats;
+}
+
+function matches(entry: StoredEntry | undefined, tags: readonly string[] | "*"): boolean {
+  if (entry === undefined) return false;
+  return tags === "*" || tags.includes(formatEtag(entry.version));
+}
+
+function checkPreconditions(entry: StoredEntry | undefined, preconditions: Preconditions | undefined): void {
+  if (preconditions === undefined) return;
+  const { ifMatch, ifNoneMatch } = preconditions;
+  if (ifMatch !== undefined && !matches(entry, ifMatch)) {
+    throw new PreconditionFailed(
+      entry === undefined
+        ? "Cannot apply the request as If-Match requires an existing entry: current value is absent"
+        : `Cannot apply the request as If-Match must name the current ETag: current value is ${formatEtag(entry.version)}`,
+    );
+  }
+  if (ifNoneMatch !== undefined && matches(entry, ifNoneMatch)) {
+    throw new PreconditionFailed(
+      `Cannot apply the request as If-None-Match must not match the current entry: current value is ${formatEtag((entry as StoredEntry).version)}`,
+    );
+  }
+}
+
+/** Creates a store with the configured byte cap and eviction policy. */
+export function createStore(config: StoreConfig, deps: StoreDeps): Store {
+  const counters: StoreCounters = { hits: 0, misses: 0, evictions: 0, expirations: 0 };
+  const expiry = createExpiryIndex();
+  const tagIndex = createTagIndex();
+
+  function unindex(key: string, entry: StoredEntry): void {
+    expiry.remove(key, entry.expiresAt);
+    tagIndex.remove(key, entry.tags);
+  }
+
+  const tableOptions: EntryTableOptions = {
+    maxBytes: config.maxBytes,
+    onEvict(key, entry) {
+      unindex(key, entry);
+      counters.evictions++;
+    },
+  };
+  const table: EntryTable = config.eviction === "lfu"
+    ? createLfuTable({ ...tableOptions, random: deps.random, now: deps.now })
+    : createLruTable(tableOptions);
+
+  function remove(key: string, entry: StoredEntry): void {
+    table.delete(key);
+    unindex(key, entry);
+  }
+
+  function isExpired(entry: StoredEntry, now: number): boolean {
+    return entry.expiresAt !== 0 && entry.expiresAt <= now;
+  }
+
+  /** The fresh entry for `key`, removing it if it expired. */
+  function fresh(key: string, entry: StoredEntry | undefined): StoredEntry | undefined {
+    if (entry === undefined) return undefined;
+    if (isExpired(entry, deps.now())) {
+      remove(key, entry);
+      counters.expirations++;
+      return undefined;
+    }
+    return entry;
+  }
+
+  function removeWhere(keys: Iterable<string>, allow: ((key: string) => boolean) | undefined): number {
+    let removed = 0;
+    for (const key of keys) {
+      if (allow !== undefined && !allow(key)) continue;
+      const entry = fresh(key, table.peek(key));
+      if (entry === undefined) continue;
+      remove(key, entry);
+      removed++;
+    }
+    return removed;
+  }
+
+  return {
+    get(key) {
+      const entry = fresh(key, table.get(key));
+      if (entry === undefined) counters.misses++;
+      else counters.hits++;
+      return entry;
+    },
+    peek: (key) => fresh(key, table.peek(key)),
+    put(key, input, preconditions) {
+      const now = deps.now();
+      const size = entrySize(utf8Length(key), input.value, input.contentType, input.tags);
+      if (size > config.maxBytes) {
+        throw new EdgecacheError(
+          "value_too_large",
+          `Cannot store the value as an entry must fit in EDGECACHE_MAX_BYTES (${config.maxBytes}): current size is ${size}`,
+        );
+      }
+      const previous = fresh(key, table.peek(key));
+      checkPreconditions(previous, preconditions);
+      const entry: StoredEntry = {
+        value: input.value,
+        contentType: input.contentType,
+        version: deps.clock.tick(),
+        tags: input.tags,
+        storedAt: now,
+        expiresAt: input.ttlMs > 0 ? now + input.ttlMs : 0,
+        size,
+      };
+      if (previous !== undefined) unindex(key, previous);
+      table.set(key, entry);
+      expiry.add(key, entry.expiresAt);
+      tagIndex.add(key, entry.tags);
+      return { created: previous === undefined, entry };
+    },
+    delete(key, preconditions) {
+      const entry = fresh(key, table.peek(key));
+      checkPreconditions(entry, preconditions);
+      if (entry === undefined) return false;
+      remove(key, entry);
+      return true;
+    },
+    invalidatePrefix(prefix, allow) {
+      const candidates = Array.from(table.keys()).filter((key) => key.startsWith(prefix));
+      return removeWhere(candidates, allow);
+    },
+    invalidateTags(tags, allow) {
+      return removeWhere(tagIndex.keysWithAny(tags), allow);
+    },
+    flush() {
+      const count = table.count;
+      table.clear();
+      expiry.clear();
+      tagIndex.clear();
+      return count;
+    },
+    sweepExpired(limit) {
+      const now = deps.now();
+      let swept = 0;
+      for (const key of expiry.takeDue(now, limit)) {
+        const entry = table.peek(key);
+        // The index may lag a replacement with a later expiry; only remove what really expired.
+        if (entry === undefined || !isExpired(entry, now)) continue;
+        table.delete(key);
+        tagIndex.remove(key, entry.tags);
+        counters.expirations++;
+        swept++;
+      }
+      return swept;
+    },
+    stats() {
+      const lookups = counters.hits + counters.misses;
+      return {
+        ...counters,
+        entries: table.count,
+        bytes: table.bytes,
+        maxBytes: config.maxBytes,
+        hitRatio: lookups === 0 ? 0 : counters.hits / lookups,
+      };
+    },
+  };
+}

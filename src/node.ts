@@ -1,0 +1,131 @@
+import { createApp } from "./api/app.ts";
+import type { Readiness } from "./api/context.ts";
+import { importKeyMaterial } from "./auth/key_resolver.ts";
+import { mintToken } from "./auth/token_minter.ts";
+import { createTokenVerifier } from "./auth/token_verifier.ts";
+import { type Config, hasNoAuthKey } from "./config/load_config.ts";
+import { formatAddress } from "./config/units.ts";
+import { createHybridClock } from "./core/hybrid_clock.ts";
+import { createStore } from "./core/store.ts";
+import { createAuditLog } from "./obs/audit.ts";
+import { createLogger, type Logger } from "./obs/logger.ts";
+import { createMetrics } from "./obs/metrics.ts";
+import type { DestinationStream } from "pino";
+import type { Runtime } from "./runtime/runtime.ts";
+
+/** Expired entries reclaimed per sweep tick, bounding the work of one tick. */
+const SWEEP_BATCH = 10_000;
+const SWEEP_INTERVAL_MS = 1000;
+
+/** How a node is started beyond its configuration. */
+export interface NodeOptions {
+  /** Log destination. @default standard output */
+  logDestination?: DestinationStream;
+  /** Whether to export process and GC metrics. @default true */
+  collectProcessMetrics?: boolean;
+  /** Print the first-run admin token to stderr when no JWT key is configured. @default true */
+  announceDevToken?: boolean;
+}
+
+/** A running node. */
+export interface RunningNode {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly log: Logger;
+  /** HS256 secret generated for this run when no key was configured (first-run mode). */
+  readonly ephemeralSecret?: Uint8Array;
+  /** Graceful stop: refuse new work, drain in-flight requests within the bound, close. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** PEM given inline, or a path to a PEM file. */
+async function resolvePem(runtime: Runtime, value: string | undefined): Promise<string | undefined> {
+  if (value === undefined || value.includes("-----BEGIN")) return value;
+  return await runtime.readTextFile(value);
+}
+
+/** Wires store, auth, API and server together from the configuration, and starts serving. */
+export async function startNode(config: Config, runtime: Runtime, options: NodeOptions = {}): Promise<RunningNode> {
+  const now = () => Date.now();
+  const log = createLogger({ level: config.log.level, nodeId: config.cluster.nodeId, destination: options.logDestination });
+  const clock = createHybridClock({ nodeId: config.cluster.nodeId, now });
+  const store = createStore(config.store, { now, random: Math.random, clock });
+
+  let ephemeralSecret: Uint8Array | undefined;
+  let auth = { ...config.auth, jwtPublicKey: await resolvePem(runtime, config.auth.jwtPublicKey) };
+  if (hasNoAuthKey(config.auth)) {
+    // loadConfig already refused this off loopback; on loopback a first run must just work.
+    ephemeralSecret = crypto.getRandomValues(new Uint8Array(32));
+    auth = { ...auth, jwtSecret: undefined };
+  }
+  const material = await importKeyMaterial(auth);
+  if (ephemeralSecret !== undefined) material.secret = ephemeralSecret;
+  const verifier = createTokenVerifier(material, { issuer: config.auth.issuer, audience: config.auth.audience }, now);
+
+  const metrics = createMetrics(store, { collectProcess: options.collectProcessMetrics ?? true });
+  let draining = false;
+  const readiness = (): Readiness => ({
+    ready: !draining,
+    checks: {
+      store: { status: "ok", detail: `${store.stats().entries} entries` },
+      shutdown: draining ? { status: "down", detail: "draining for shutdown" } : { status: "ok" },
+      peers: { status: "disabled", detail: "local-only mode" },
+      persistence: { status: "disabled", detail: "EDGECACHE_DATA_DIR not set" },
+      origin_breaker: { status: "disabled", detail: "EDGECACHE_ORIGIN_URL not set" },
+    },
+  });
+  const startedAt = now();
+  const { app, inflight } = createApp({
+    config,
+    store,
+    verifier,
+    log,
+    audit: createAuditLog(log),
+    metrics,
+    now,
+    readiness,
+    node: { id: config.cluster.nodeId, startedAt, runtime: runtime.name, version: runtime.version },
+  });
+
+  const server = await runtime.serve({
+    hostname: config.listen.host,
+    port: config.listen.port,
+    fetch: (request, info) => app.fetch(request, info),
+    // The runtime refuses oversized bodies itself where it can; readBoundedBody is the real guard.
+    maxRequestBodyBytes: config.limits.maxValueBytes + 64 * 1024,
+    idleTimeoutSeconds: Math.ceil(config.limits.idleTimeoutMs / 1000),
+  });
+  const sweeper = setInterval(() => store.sweepExpired(SWEEP_BATCH), SWEEP_INTERVAL_MS);
+  const url = `http://${formatAddress({ host: config.listen.host, port: server.port })}`;
+  log.info({ url, mode: config.mode, runtime: runtime.name, eviction: config.store.eviction, maxBytes: config.store.maxBytes }, "edgecache listening");
+
+  if (ephemeralSecret !== undefined) {
+    log.warn("no JWT key configured: generated an ephemeral HS256 secret for this run only (loopback listen address)");
+    if (options.announceDevToken ?? true) {
+      const token = await mintToken(ephemeralSecret, { subject: "first-run-admin", scopes: ["cache:read", "cache:write", "cache:admin"], ttlSeconds: 3600 }, now);
+      runtime.writeStderr(`edgecache: no JWT key is configured; this run uses an ephemeral secret.\nedgecache: admin token (valid 1h): ${token}\n`);
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    log,
+    ephemeralSecret,
+    shutdown(reason) {
+      stopping ??= (async () => {
+        draining = true;
+        log.info({ reason, inflight: inflight() }, "shutting down: no longer accepting connections");
+        server.stopAccepting();
+        const deadline = now() + config.shutdownTimeoutMs;
+        while (inflight() > 0 && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+        if (inflight() > 0) log.warn({ inflight: inflight() }, "shutdown timeout reached with requests in flight; closing them");
+        clearInterval(sweeper);
+        await server.close();
+        log.info("shutdown complete");
+        await new Promise<void>((resolve) => log.flush(() => resolve()));
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import type { Logger } from "pino";
+
+/** One audited event: an admin action or a denied request. */
+export interface AuditRecord {
+  /** The token's `sub`, or "anonymous" when no valid token was presented. */
+  actor: string;
+  /** What was attempted, e.g. "admin.flush", "kv.get". */
+  action: string;
+  /** What it was attempted on (a route or key prefix, never a token). */
+  target: string;
+  /** "allowed" or "denied". */
+  outcome: "allowed" | "denied";
+  /** The error code when denied. */
+  reason?: string;
+  requestId: string;
+  /** Client address as the runtime saw it. */
+  source: string;
+}
+
+/** Writes audit records. */
+export interface AuditLog {
+  record(entry: AuditRecord): void;
+}
+
+/** Audit records as structured log lines marked `audit: true`, so they can be routed apart. */
+export function createAuditLog(logger: Logger): AuditLog {
+  const audit = logger.child({ audit: true });
+  return {
+    record(entry) {
+      audit.info(entry, `audit ${entry.action} ${entry.outcome}`);
+    },
+  };
+}
