@@ -71,7 +71,8 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
     };
     const ifNoneMatch = parseEntityTags(c.req.raw.headers.get("if-none-match"), true);
     if (ifNoneMatch === "*" || ifNoneMatch?.includes(etag)) return new Response(null, { status: 304, headers });
-    return new Response(entry.value, { status: 200, headers });
+    // Values are never backed by a SharedArrayBuffer; the cast satisfies BodyInit's ArrayBuffer view.
+    return new Response(entry.value as Uint8Array<ArrayBuffer>, { status: 200, headers });
   });
 
   app.put("/v1/kv/*", async (c) => {

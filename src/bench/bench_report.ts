@@ -6,7 +6,7 @@ export function reportJson(options: LoadOptions, report: LoadReport): Record<str
   const lookups = report.hits + report.misses;
   return {
     url: options.url,
-    duration_s: report.elapsedMs / 1000,
+    duration_s: Math.round(report.elapsedMs) / 1000,
     connections: options.connections,
     keys: options.keys,
     value_size: options.valueSize,

@@ -58,7 +58,8 @@ export async function benchCommand(ctx: CliContext): Promise<number> {
     const env = {
       EDGECACHE_LISTEN: "127.0.0.1:0",
       EDGECACHE_MODE: "local",
-      EDGECACHE_LOG_LEVEL: "warn",
+      // stdout carries the report; the in-process node must not interleave log lines with it.
+      EDGECACHE_LOG_LEVEL: "error",
       EDGECACHE_MAX_BYTES: String(Math.max(64 * 1024 * 1024, neededBytes)),
       EDGECACHE_MAX_VALUE_BYTES: String(Math.max(1024 * 1024, valueSize)),
     };

@@ -1,4 +1,4 @@
-import { startNode } from "../node.ts";
+import { type RunningNode, startNode } from "../node.ts";
 import { type CliContext, configOrReport, EXIT } from "./cli_context.ts";
 
 /** `edgecache serve`: runs a node until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
@@ -9,7 +9,11 @@ export async function serveCommand(ctx: CliContext): Promise<number> {
   }
   const config = configOrReport(ctx);
   if (config === undefined) return EXIT.usage;
-  let node;
+  // Listen for signals before the node starts, so a signal that arrives while it starts (or the
+  // instant it logs that it listens) still leads to a graceful shutdown rather than a hard kill.
+  const signalled = Promise.withResolvers<string>();
+  ctx.runtime.onShutdownSignal((signal) => signalled.resolve(signal));
+  let node: RunningNode;
   try {
     node = await startNode(config, ctx.runtime);
   } catch (error) {
@@ -18,10 +22,12 @@ export async function serveCommand(ctx: CliContext): Promise<number> {
     // Bad key material (a wrong PEM, an unreadable key file) is a configuration problem.
     return /EDGECACHE_|ENOENT|No such file/.test(message) ? EXIT.usage : EXIT.failure;
   }
-  const running = node;
-  return await new Promise<number>((resolve) => {
-    ctx.runtime.onShutdownSignal((signal) => {
-      running.shutdown(signal).then(() => resolve(EXIT.ok), () => resolve(EXIT.failure));
-    });
-  });
+  const signal = await signalled.promise;
+  try {
+    await node.shutdown(signal);
+    return EXIT.ok;
+  } catch (error) {
+    ctx.runtime.writeStderr(`edgecache: shutdown failed: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  }
 }

@@ -2,8 +2,8 @@ import { z } from "zod";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
 /** Wraps a throwing parser as a zod string transform whose error message names the problem. */
-function parsed<T>(parse: (text: string) => T) {
-  return (text: string, ctx: z.RefinementCtx): T => {
+function parsed<T, I = string>(parse: (text: I) => T) {
+  return (text: I, ctx: z.RefinementCtx): T => {
     try {
       return parse(text);
     } catch (error) {
@@ -23,7 +23,7 @@ const peerList = z.string().default("").transform(parsed((text) =>
     return peer;
   })
 ));
-const httpUrl = z.string().optional().transform(parsed((text) => {
+const httpUrl = z.string().optional().transform(parsed((text: string | undefined) => {
   if (text === undefined) return undefined;
   const url = new URL(text);
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`it must be an http or https URL: current value is '${text}'`);
@@ -68,7 +68,7 @@ export const envSchema = z.object({
   /** Comma-separated host:port of other nodes. @default "" */
   EDGECACHE_PEERS: peerList,
   /** Replication factor. @default "2" */
-  EDGECACHE_REPLICAS: z.string().default("2").pipe(z.coerce.number().int("it must be a whole number").min(1).max(16)),
+  EDGECACHE_REPLICAS: z.string().default("2").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(16)),
   /** PEM certificate file of this node. */
   EDGECACHE_TLS_CERT: optionalText,
   /** PEM private key file of this node. */
