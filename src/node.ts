@@ -75,7 +75,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     },
   });
   const startedAt = now();
-  const { app, inflight } = createApp({
+  const { app, inflight, startDraining } = createApp({
     config,
     store,
     verifier,
@@ -87,12 +87,15 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     node: { id: config.cluster.nodeId, startedAt, runtime: runtime.name, version: runtime.version },
   });
 
+  metrics.trackInflight(inflight);
+
   const server = await runtime.serve({
     hostname: config.listen.host,
     port: config.listen.port,
     fetch: (request, info) => app.fetch(request, info),
-    // The runtime refuses oversized bodies itself where it can; readBoundedBody is the real guard.
-    maxRequestBodyBytes: config.limits.maxValueBytes + 64 * 1024,
+    // readBoundedBody enforces the value limit with the contract's JSON error while streaming;
+    // the runtime's own limit (a bare 413 with no body) is only a backstop far above it.
+    maxRequestBodyBytes: Math.max(config.limits.maxValueBytes * 2, 64 * 1024 * 1024),
     idleTimeoutSeconds: Math.ceil(config.limits.idleTimeoutMs / 1000),
   });
   const sweeper = setInterval(() => store.sweepExpired(SWEEP_BATCH), SWEEP_INTERVAL_MS);
@@ -115,6 +118,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     shutdown(reason) {
       stopping ??= (async () => {
         draining = true;
+        startDraining();
         log.info({ reason, inflight: inflight() }, "shutting down: no longer accepting connections");
         server.stopAccepting();
         const deadline = now() + config.shutdownTimeoutMs;

@@ -47,6 +47,11 @@ export interface AppHandle {
   app: Hono<AppEnv>;
   /** Requests currently being served. */
   inflight(): number;
+  /**
+   * Starts draining for shutdown: requests that arrive from now on (on connections that were
+   * already open) get 503 `not_ready` with `Connection: close`, while in-flight ones finish.
+   */
+  startDraining(): void;
 }
 
 /**
@@ -59,12 +64,15 @@ export function createApp(deps: AppDeps): AppHandle {
   const requestIds = createRequestIds();
   const maxInflight = deps.maxInflight ?? 10_000;
   let inflight = 0;
+  let draining = false;
 
   app.use(async (c, next) => {
     const started = performance.now();
     const requestId = requestIds.pick(c.req.raw.headers.get("x-request-id"));
     c.set("requestId", requestId);
-    if (inflight >= maxInflight) {
+    if (draining) {
+      c.res = errorResponse(new EdgecacheError("not_ready", "Cannot serve the request as the node must be running: current state is shutting down"), { connection: "close" });
+    } else if (inflight >= maxInflight) {
       c.res = errorResponse(new EdgecacheError("overloaded", `Cannot serve the request as at most ${maxInflight} may be in flight: current count is ${inflight}`));
     } else {
       inflight++;
@@ -111,5 +119,11 @@ export function createApp(deps: AppDeps): AppHandle {
       errorResponse(new EdgecacheError("method_not_allowed", `Cannot serve the method as this path must be called with ${allow}: current method is not`), { allow }));
   }
 
-  return { app, inflight: () => inflight };
+  return {
+    app,
+    inflight: () => inflight,
+    startDraining() {
+      draining = true;
+    },
+  };
 }

@@ -20,9 +20,13 @@ export async function readBoundedBody(request: Request, maxBytes: number, timeou
       timeoutMs,
     );
   });
+  const read = () =>
+    reader.read().catch((cause) => {
+      throw new EdgecacheError("bad_request", "Cannot read the request body as the client must send all of it: current connection ended early", { cause });
+    });
   try {
     for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline]);
+      const { done, value } = await Promise.race([read(), deadline]);
       if (done) break;
       total += value.byteLength;
       if (total > maxBytes) throw tooLarge(what, maxBytes, total);

@@ -16,7 +16,11 @@ const MAX_CONTENT_TYPE = 256;
 
 /** The key part of the URL, still percent-encoded, so decoding is ours and canonical. */
 function rawKey(url: string): string {
-  const start = url.indexOf(KV_PREFIX, url.indexOf("//") + 2) + KV_PREFIX.length;
+  // The route also matches "/v1/kv" itself, so anchor at the path's start: a later "/v1/kv/" (in
+  // the query, say) must never become the key. No "/v1/kv/" at the path start means no key.
+  const path = url.indexOf("/", url.indexOf("//") + 2);
+  if (path === -1 || !url.startsWith(KV_PREFIX, path)) return "";
+  const start = path + KV_PREFIX.length;
   const query = url.indexOf("?", start);
   return query === -1 ? url.slice(start) : url.slice(start, query);
 }

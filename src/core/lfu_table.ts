@@ -88,7 +88,12 @@ export function createLfuTable(options: LfuOptions): EntryTable {
         victim = slot;
       }
     }
-    if (victimKey === undefined || victim === undefined) return false;
+    if (victimKey === undefined || victim === undefined) {
+      // Every draw hit the key being written: take any other entry rather than overshoot the cap.
+      victimKey = dense.find((key) => key !== protectedKey);
+      if (victimKey === undefined) return false;
+      victim = slots.get(victimKey) as Slot;
+    }
     removeSlot(victimKey, victim);
     options.onEvict(victimKey, victim.entry);
     return true;

@@ -12,6 +12,8 @@ export interface Metrics {
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   /** Counts one authentication or authorization failure by error code. */
   authFailure(code: string): void;
+  /** Reports requests in flight from `read` at scrape time (the API owns the count). */
+  trackInflight(read: () => number): void;
 }
 
 /**
@@ -60,6 +62,16 @@ export function createMetrics(store: Store, options: { collectProcess: boolean }
   fromStore("edgecache_cache_bytes", "Bytes counted against the memory cap", () => store.stats().bytes, "gauge");
   fromStore("edgecache_cache_max_bytes", "The memory cap (EDGECACHE_MAX_BYTES)", () => store.stats().maxBytes, "gauge");
 
+  let readInflight = () => 0;
+  new Gauge({
+    name: "edgecache_http_requests_in_flight",
+    help: "HTTP requests being served right now",
+    registers: [registry],
+    collect(this: Gauge) {
+      this.set(readInflight());
+    },
+  });
+
   // Label lookups hash their values; binding each combination once keeps the hot path cheap.
   const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
   const latencyChildren = new Map<string, ReturnType<typeof latency.labels>>();
@@ -83,6 +95,9 @@ export function createMetrics(store: Store, options: { collectProcess: boolean }
     },
     authFailure(code) {
       authFailures.labels(code).inc();
+    },
+    trackInflight(read) {
+      readInflight = read;
     },
   };
 }

@@ -35,12 +35,14 @@ export const denoRuntime: Runtime = {
     return {
       port,
       stopAccepting() {
-        // shutdown() closes the listener and resolves once in-flight requests have finished.
-        shutdown ??= server.shutdown();
+        // Deno cannot close its listener alone: shutdown() also cuts off the bodies of in-flight
+        // requests ("underlying resource unavailable"). So the listener stays open while the node
+        // drains and the app answers new requests with 503 and Connection: close instead.
       },
       async close() {
         shutdown ??= server.shutdown();
-        // Deno has no forced close; the process exits right after, which drops what is left.
+        // Deno has no forced close: bound the wait, the process exits right after anyway.
+        await Promise.race([shutdown, new Promise((resolve) => setTimeout(resolve, 1000))]);
       },
     };
   },
@@ -55,5 +57,5 @@ export const denoRuntime: Runtime = {
     const usage = Deno.memoryUsage();
     return { rss: usage.rss, heapUsed: usage.heapUsed };
   },
-  exit: (code) => Deno.exit(code),
+  exit: (code) => Deno.exit(code) as never,
 };

@@ -29,7 +29,10 @@ export interface ServeOptions {
 export interface HttpServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
-  /** Stops accepting new connections; in-flight requests go on. */
+  /**
+   * Stops accepting new connections where the runtime can do so without disturbing in-flight
+   * requests (Bun); elsewhere (Deno) a no-op, and the app refuses new requests while draining.
+   */
   stopAccepting(): void;
   /** Closes every connection at once. */
   close(): Promise<void>;

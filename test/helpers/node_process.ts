@@ -135,7 +135,9 @@ export function rawRequest(port: number, chunks: Array<string | Uint8Array>, opt
       clearTimeout(timer);
       resolve(received);
     });
-    socket.on("error", (error) => (received.length > 0 ? finish() : reject(error)));
+    // A server may answer and close before the whole request is written (that is the point of
+    // refusing early), so a write error after any answer is the expected outcome, not a failure.
+    socket.on("error", (error) => (received.length > 0 || (error as NodeJS.ErrnoException).code === "EPIPE" || (error as NodeJS.ErrnoException).code === "ECONNRESET" ? finish() : reject(error)));
     socket.on("connect", async () => {
       arm();
       for (const chunk of chunks) {
