@@ -38,7 +38,7 @@ describe("the runtime boundary", () => {
     const pure = ["core/", "config/", "auth/", "api/", "bench/"];
     const offenders = files
       .filter((file) => pure.some((dir) => file.name.startsWith(dir)))
-      .filter((file) => /from\s+["']node:|import\(["']node:|require\(/.test(code(file.path)))
+      .filter((file) => /from\s+["']node:|import\(["']node:|(^|[^.\w])require\(/m.test(code(file.path)))
       .map((file) => file.name);
     assert.deepEqual(offenders, []);
   });
