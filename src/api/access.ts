@@ -11,7 +11,7 @@ export interface AccessControl {
   /** Authenticates the request's bearer token; throws `AuthFailed` (audited). */
   authenticate(c: AppContext, action: string): Promise<void>;
   /** Requires `scope`, and when `key` is given that the token's prefixes allow it. */
-  require(c: AppContext, scope: Scope, action: string, key?: string): void;
+  authorize(c: AppContext, scope: Scope, action: string, key?: string): void;
   /** Records a denial of a request that already has a principal. */
   deny(c: AppContext, action: string, target: string, error: EdgecacheError): never;
 }
@@ -45,7 +45,7 @@ export function createAccessControl(deps: AppDeps): AccessControl {
         audited(c, action, routeTarget(c), failure, "anonymous");
       }
     },
-    require(c, scope, action, key) {
+    authorize(c, scope, action, key) {
       const principal = c.get("principal");
       const target = key === undefined ? routeTarget(c) : "key";
       if (!principal.scopes.has(scope)) {

@@ -30,7 +30,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
 
   app.post("/v1/invalidate", async (c) => {
     await access.authenticate(c, "invalidate");
-    access.require(c, "cache:write", "invalidate");
+    access.authorize(c, "cache:write", "invalidate");
     const body = await readBoundedBody(c.req.raw, MAX_INVALIDATE_BODY, deps.config.limits.bodyTimeoutMs, "the invalidation request");
     let json: unknown;
     try {
@@ -60,7 +60,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
 
   const admin = (action: string) => async (c: AppContext, next: () => Promise<void>) => {
     await access.authenticate(c, action);
-    access.require(c, "cache:admin", action);
+    access.authorize(c, "cache:admin", action);
     await next();
   };
 

@@ -60,7 +60,7 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
   app.get("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.get");
     const key = keyOf(c);
-    access.require(c, "cache:read", "kv.get", key);
+    access.authorize(c, "cache:read", "kv.get", key);
     const entry = store.get(key);
     if (entry === undefined) {
       return errorResponse(new EdgecacheError("not_found", "Cannot find the key as it must be stored and fresh: current key is absent"), { "cache-status": MISS_STATUS });
@@ -82,7 +82,7 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
   app.put("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.put");
     const key = keyOf(c);
-    access.require(c, "cache:write", "kv.put", key);
+    access.authorize(c, "cache:write", "kv.put", key);
     const ttlMs = parseTtlMs(c.req.query("ttl"), deps);
     const tags = parseTags(c.req.query("tags"));
     const contentType = parseContentType(c.req.raw.headers.get("content-type"));
@@ -95,7 +95,7 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
   app.delete("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.delete");
     const key = keyOf(c);
-    access.require(c, "cache:write", "kv.delete", key);
+    access.authorize(c, "cache:write", "kv.delete", key);
     store.delete(key, writePreconditions(c.req.raw.headers));
     return new Response(null, { status: 204 });
   });
