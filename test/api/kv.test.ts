@@ -312,6 +312,25 @@ describe("keys", () => {
     });
   }
 
+  test("/v1/kv without a key is 400 invalid_key and a '/v1/kv/' in the query never becomes the key", async () => {
+    const fx = await createFixture();
+    await expectUnchanged(fx, async () => {
+      for (const path of ["/v1/kv", "/v1/kv?x=1", "/v1/kv?x=/v1/kv/abc"]) {
+        await expectError(await fx.request(path, { method: "PUT", token: fx.adminToken, body: "x" }), 400, "invalid_key");
+        await expectError(await fx.request(path, { token: fx.adminToken }), 400, "invalid_key");
+      }
+    });
+    assert.equal(fx.store.peek("abc"), undefined);
+  });
+
+  test("a query string is not part of the key, and an empty segment is", async () => {
+    const fx = await createFixture();
+    await fx.put("q/key", "v", { query: "?tags=a" });
+    assert.ok(fx.store.peek("q/key") !== undefined);
+    assert.equal((await fx.request("/v1/kv//lead", { method: "PUT", token: fx.adminToken, body: "v" })).status, 201);
+    assert.ok(fx.store.peek("/lead") !== undefined);
+  });
+
   test("a key of exactly EDGECACHE_MAX_KEY_BYTES is accepted; one byte more is 414 key_too_long", async () => {
     const fx = await createFixture({ env: { EDGECACHE_MAX_KEY_BYTES: "16" } });
     assert.equal((await fx.request(`/v1/kv/${"k".repeat(16)}`, { method: "PUT", token: fx.adminToken, body: "v" })).status, 201);

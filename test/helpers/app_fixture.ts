@@ -48,6 +48,8 @@ export interface FixtureOptions {
   maxInflight?: number;
   /** Start of the fake clock, Unix ms. @default 2030-01-01T00:00:00Z */
   startMs?: number;
+  /** deps.readiness. @default ready, with store, peers, persistence and origin_breaker checks */
+  readiness?: () => Readiness;
 }
 
 /** Request init plus a bearer token to send. */
@@ -115,7 +117,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   const material = await importKeyMaterial(config.auth);
   const verifier = createTokenVerifier(material, { issuer: config.auth.issuer, audience: config.auth.audience }, now);
   const metrics = createMetrics(store, { collectProcess: false });
-  const readiness = (): Readiness => ({
+  const readiness = options.readiness ?? ((): Readiness => ({
     ready: true,
     checks: {
       store: { status: "ok", detail: `${store.stats().entries} entries` },
@@ -123,7 +125,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
       persistence: { status: "disabled" },
       origin_breaker: { status: "disabled" },
     },
-  });
+  }));
   const handle = createApp({
     config,
     store,
@@ -136,6 +138,8 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     node: { id: config.cluster.nodeId, startedAt: now(), runtime: "test", version: "0.0.0-test" },
     maxInflight: options.maxInflight,
   });
+  // As the node does: the in-flight gauge reads the app's own count at scrape time.
+  metrics.trackInflight(handle.inflight);
 
   const token = async (t: TokenOptions = {}): Promise<string> => {
     const iat = Math.floor(now() / 1000);
