@@ -1,5 +1,5 @@
 import { createApp } from "./api/app.ts";
-import type { Readiness } from "./api/context.ts";
+import type { Readiness, ReadinessCheck } from "./api/context.ts";
 import { importKeyMaterial } from "./auth/key_resolver.ts";
 import { mintToken } from "./auth/token_minter.ts";
 import { createTokenVerifier } from "./auth/token_verifier.ts";
@@ -10,6 +10,7 @@ import { createStore } from "./core/store.ts";
 import { createAuditLog } from "./obs/audit.ts";
 import { createLogger, type Logger } from "./obs/logger.ts";
 import { createMetrics } from "./obs/metrics.ts";
+import { setupOrigin } from "./origin/origin_setup.ts";
 import type { DestinationStream } from "pino";
 import type { Runtime } from "./runtime/runtime.ts";
 
@@ -49,7 +50,9 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   const now = () => Date.now();
   const log = createLogger({ level: config.log.level, nodeId: config.cluster.nodeId, destination: options.logDestination });
   const clock = createHybridClock({ nodeId: config.cluster.nodeId, now });
-  const store = createStore(config.store, { now, random: Math.random, clock });
+  // With an origin, expired entries are kept as long as a stale window may still serve them.
+  const retainStaleMs = config.origin.url === undefined ? 0 : Math.max(config.origin.staleWhileRevalidateMs, config.origin.staleIfErrorMs);
+  const store = createStore({ ...config.store, retainStaleMs }, { now, random: Math.random, clock });
 
   let ephemeralSecret: Uint8Array | undefined;
   let auth = { ...config.auth, jwtPublicKey: await resolvePem(runtime, config.auth.jwtPublicKey) };
@@ -63,6 +66,15 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   const verifier = createTokenVerifier(material, { issuer: config.auth.issuer, audience: config.auth.audience }, now);
 
   const metrics = createMetrics(store, { collectProcess: options.collectProcessMetrics ?? true });
+  const origin = config.origin.url === undefined
+    ? undefined
+    : setupOrigin(config, config.origin.url, { store, registry: metrics.registry, log, now, random: Math.random, fetch: globalThis.fetch });
+  const originCheck = (): ReadinessCheck => {
+    if (origin === undefined) return { status: "disabled", detail: "EDGECACHE_ORIGIN_URL not set" };
+    const state = origin.breakerState();
+    // An open breaker degrades reads of missing keys, but the node still serves what it holds.
+    return state === "closed" ? { status: "ok", detail: "closed" } : { status: "degraded", detail: state };
+  };
   let draining = false;
   const readiness = (): Readiness => ({
     ready: !draining,
@@ -71,7 +83,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
       shutdown: draining ? { status: "down", detail: "draining for shutdown" } : { status: "ok" },
       peers: { status: "disabled", detail: "local-only mode" },
       persistence: { status: "disabled", detail: "EDGECACHE_DATA_DIR not set" },
-      origin_breaker: { status: "disabled", detail: "EDGECACHE_ORIGIN_URL not set" },
+      origin_breaker: originCheck(),
     },
   });
   const startedAt = now();
@@ -84,6 +96,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     metrics,
     now,
     readiness,
+    readThrough: origin?.readThrough,
     node: { id: config.cluster.nodeId, startedAt, runtime: runtime.name, version: runtime.version },
   });
 

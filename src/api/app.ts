@@ -22,6 +22,9 @@ const ALLOWED_METHODS: ReadonlyArray<[path: string, allow: string]> = [
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]);
 
+/** Probes and scrapes are answered even when draining or overloaded: they are how operators see it. */
+const ALWAYS_SERVED = new Set(["/healthz", "/readyz", "/metrics"]);
+
 /** A fixed route name for metrics and logs: never a key, so label cardinality stays bounded. */
 function routeName(path: string): string {
   if (path.startsWith("/v1/kv/")) return "kv";
@@ -70,9 +73,10 @@ export function createApp(deps: AppDeps): AppHandle {
     const started = performance.now();
     const requestId = requestIds.pick(c.req.raw.headers.get("x-request-id"));
     c.set("requestId", requestId);
-    if (draining) {
+    const refusable = !ALWAYS_SERVED.has(c.req.path);
+    if (draining && refusable) {
       c.res = errorResponse(new EdgecacheError("not_ready", "Cannot serve the request as the node must be running: current state is shutting down"), { connection: "close" });
-    } else if (inflight >= maxInflight) {
+    } else if (inflight >= maxInflight && refusable) {
       c.res = errorResponse(new EdgecacheError("overloaded", `Cannot serve the request as at most ${maxInflight} may be in flight: current count is ${inflight}`));
     } else {
       inflight++;

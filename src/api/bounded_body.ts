@@ -1,16 +1,19 @@
 import { EdgecacheError } from "../core/errors.ts";
 
 /**
- * Reads a request body while enforcing a byte limit and a deadline, without ever buffering more
+ * Reads a request (or origin response) body while enforcing a byte limit and a deadline, without ever buffering more
  * than the limit: a declared `Content-Length` over the limit is refused before reading, and a
  * streamed (chunked) body is cut off as soon as it passes the limit. Throws `value_too_large`
  * or `body_timeout`.
  */
-export async function readBoundedBody(request: Request, maxBytes: number, timeoutMs: number, what = "the value"): Promise<Uint8Array> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(what, maxBytes, Number(declared));
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
+export async function readBoundedBody(message: Request | Response, maxBytes: number, timeoutMs: number, what = "the value"): Promise<Uint8Array> {
+  const declared = message.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
+    await message.body?.cancel().catch(() => {});
+    throw tooLarge(what, maxBytes, Number(declared));
+  }
+  if (message.body === null) return new Uint8Array(0);
+  const reader = message.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,4 +1,5 @@
 import type { StoredEntry } from "../core/entry.ts";
+import type { ReadOutcome } from "../origin/read_through.ts";
 
 /** The cache's name in `Cache-Status` (RFC 9211). */
 export const CACHE_NAME = "edgecache";
@@ -11,6 +12,27 @@ export function hitStatus(entry: StoredEntry, now: number): string {
 
 /** `Cache-Status` for a miss with nothing to forward to. */
 export const MISS_STATUS = `${CACHE_NAME}; fwd=miss; detail=no-origin`;
+
+/** `Cache-Status` for a miss whose origin fetch failed with `code`. */
+export function originFailureStatus(code: string): string {
+  return `${CACHE_NAME}; fwd=miss; detail=${code}`;
+}
+
+/** `Cache-Status` for every answer of the read-through path (RFC 9211 parameters). */
+export function readStatus(outcome: ReadOutcome, now: number): string {
+  switch (outcome.kind) {
+    case "hit":
+      return hitStatus(outcome.entry, now);
+    case "fetched":
+      return `${CACHE_NAME}; fwd=miss; fwd-status=200${outcome.stored ? "; stored" : ""}${outcome.collapsed ? "; collapsed" : ""}`;
+    case "absent":
+      return outcome.cached
+        ? `${CACHE_NAME}; hit; detail=negative`
+        : `${CACHE_NAME}; fwd=miss; fwd-status=404${outcome.stored ? "; stored" : ""}${outcome.collapsed ? "; collapsed" : ""}`;
+    case "stale":
+      return `${CACHE_NAME}; fwd=stale; ttl=${-Math.ceil(outcome.staleMs / 1000)}; detail=${outcome.reason}`;
+  }
+}
 
 /** The `Age` header value: whole seconds since the value was stored. */
 export function ageSeconds(entry: StoredEntry, now: number): string {

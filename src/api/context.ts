@@ -3,6 +3,7 @@ import type { Principal } from "../auth/principal.ts";
 import type { TokenVerifier } from "../auth/token_verifier.ts";
 import type { Config } from "../config/load_config.ts";
 import type { Store } from "../core/store.ts";
+import type { ReadThrough } from "../origin/read_through.ts";
 import type { AuditLog } from "../obs/audit.ts";
 import type { Logger } from "../obs/logger.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -43,6 +44,8 @@ export interface AppDeps {
   readiness: () => Readiness;
   /** Facts for `/v1/admin/stats` and `/v1/admin/cluster`. */
   node: { id: string; startedAt: number; runtime: string; version: string };
+  /** Loads misses from the origin when `EDGECACHE_ORIGIN_URL` is set; absent otherwise. */
+  readThrough?: ReadThrough;
   /** Requests served at once before new ones get 503 `overloaded`. @default 10000 */
   maxInflight?: number;
 }

@@ -65,6 +65,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
   };
 
   app.get("/v1/admin/stats", admin("admin.stats"), (c) => {
+    audit(c, "admin.stats", "stats");
     const stats = store.stats();
     return c.json({
       node_id: deps.node.id,

@@ -4,7 +4,8 @@ import { decodeKey } from "../core/key.ts";
 import { formatEtag } from "../core/version.ts";
 import type { AccessControl } from "./access.ts";
 import { readBoundedBody } from "./bounded_body.ts";
-import { ageSeconds, hitStatus, MISS_STATUS } from "./cache_headers.ts";
+import type { StoredEntry } from "../core/entry.ts";
+import { ageSeconds, hitStatus, MISS_STATUS, originFailureStatus, readStatus } from "./cache_headers.ts";
 import { parseEntityTags, writePreconditions } from "./conditional.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
@@ -51,40 +52,63 @@ function parseContentType(text: string | null): string {
   return text;
 }
 
+/** The single value of a query parameter; a repeated parameter is ambiguous and refused. */
+function singleQuery(c: AppContext, name: string): string | undefined {
+  const values = c.req.queries(name);
+  if (values === undefined || values.length === 0) return undefined;
+  if (values.length > 1) throw new EdgecacheError("bad_request", `Cannot use the query as ${name} must be given at most once: current count is ${values.length}`);
+  return values[0];
+}
+
 /** Registers GET, HEAD, PUT and DELETE on `/v1/kv/{key}`. */
 export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: AccessControl): void {
   const { store, config } = deps;
   const keyOf = (c: AppContext) => decodeKey(rawKey(c.req.url), config.limits.maxKeyBytes);
 
+  const notFound = (cacheStatus: string) =>
+    errorResponse(new EdgecacheError("not_found", "Cannot find the key as it must be stored and fresh: current key is absent"), { "cache-status": cacheStatus });
+
+  /** A 200 (or 304 for a matching If-None-Match) carrying `entry`. Unstored values have no ETag. */
+  const valueResponse = (c: AppContext, entry: StoredEntry, cacheStatus: string, withEtag: boolean) => {
+    const now = deps.now();
+    const headers: Record<string, string> = { "content-type": entry.contentType, age: ageSeconds(entry, now), "cache-status": cacheStatus };
+    if (withEtag) {
+      const etag = formatEtag(entry.version);
+      headers.etag = etag;
+      const ifNoneMatch = parseEntityTags(c.req.raw.headers.get("if-none-match"), true);
+      if (ifNoneMatch === "*" || ifNoneMatch?.includes(etag)) return new Response(null, { status: 304, headers });
+    }
+    return new Response(entry.value as Uint8Array<ArrayBuffer>, { status: 200, headers });
+  };
+
   // Hono answers HEAD with this handler and drops the body.
   app.get("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.get");
     const key = keyOf(c);
+    // Authorization comes first: a key the token may not touch never reaches the origin.
     access.authorize(c, "cache:read", "kv.get", key);
-    const entry = store.get(key);
-    if (entry === undefined) {
-      return errorResponse(new EdgecacheError("not_found", "Cannot find the key as it must be stored and fresh: current key is absent"), { "cache-status": MISS_STATUS });
+    if (deps.readThrough === undefined) {
+      const entry = store.get(key);
+      return entry === undefined ? notFound(MISS_STATUS) : valueResponse(c, entry, hitStatus(entry, deps.now()), true);
     }
-    const now = deps.now();
-    const etag = formatEtag(entry.version);
-    const headers = {
-      "content-type": entry.contentType,
-      etag,
-      age: ageSeconds(entry, now),
-      "cache-status": hitStatus(entry, now),
-    };
-    const ifNoneMatch = parseEntityTags(c.req.raw.headers.get("if-none-match"), true);
-    if (ifNoneMatch === "*" || ifNoneMatch?.includes(etag)) return new Response(null, { status: 304, headers });
-    // Values are never backed by a SharedArrayBuffer; the cast satisfies BodyInit's ArrayBuffer view.
-    return new Response(entry.value as Uint8Array<ArrayBuffer>, { status: 200, headers });
+    let outcome;
+    try {
+      outcome = await deps.readThrough.read(key, c.get("requestId"));
+    } catch (error) {
+      if (error instanceof EdgecacheError) return errorResponse(error, { "cache-status": originFailureStatus(error.code) });
+      throw error;
+    }
+    const cacheStatus = readStatus(outcome, deps.now());
+    if (outcome.kind === "absent") return notFound(cacheStatus);
+    return valueResponse(c, outcome.entry, cacheStatus, outcome.kind !== "fetched" || outcome.stored);
   });
 
   app.put("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.put");
     const key = keyOf(c);
     access.authorize(c, "cache:write", "kv.put", key);
-    const ttlMs = parseTtlMs(c.req.query("ttl"), deps);
-    const tags = parseTags(c.req.query("tags"));
+    const ttlMs = parseTtlMs(singleQuery(c, "ttl"), deps);
+    const tags = parseTags(singleQuery(c, "tags"));
     const contentType = parseContentType(c.req.raw.headers.get("content-type"));
     const preconditions = writePreconditions(c.req.raw.headers);
     const value = await readBoundedBody(c.req.raw, config.limits.maxValueBytes, config.limits.bodyTimeoutMs);

@@ -10,7 +10,18 @@ export interface Config {
   limits: { maxKeyBytes: number; maxValueBytes: number; defaultTtlMs: number; maxTtlMs: number; bodyTimeoutMs: number; idleTimeoutMs: number };
   auth: { jwtSecret?: string; jwtPublicKey?: string; jwksUrl?: string; issuer?: string; audience?: string };
   cluster: { nodeId: string; peerListen: Address; peers: string[]; replicas: number; tlsCert?: string; tlsKey?: string; tlsCa?: string };
-  origin: { url?: string; timeoutMs: number; staleWhileRevalidateMs: number; staleIfErrorMs: number; negativeTtlMs: number };
+  origin: {
+    url?: string;
+    timeoutMs: number;
+    staleWhileRevalidateMs: number;
+    staleIfErrorMs: number;
+    negativeTtlMs: number;
+    retries: number;
+    maxConcurrency: number;
+    breakerThreshold: number;
+    breakerCoolDownMs: number;
+    maxWaitersPerKey: number;
+  };
   persistence: { dataDir?: string };
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   shutdownTimeoutMs: number;
@@ -79,7 +90,6 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
   if (mode === "cluster") {
     problem("EDGECACHE_MODE", "cluster mode is not available in this build: set EDGECACHE_MODE=local (peers are then ignored)");
   }
-  if (v.EDGECACHE_ORIGIN_URL !== undefined) problem("EDGECACHE_ORIGIN_URL", "read-through origin is not available in this build: unset it");
   if (v.EDGECACHE_DATA_DIR !== undefined) problem("EDGECACHE_DATA_DIR", "persistence is not available in this build: unset it");
   if (problems.length > 0) return { ok: false, problems };
 
@@ -111,6 +121,11 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
       staleWhileRevalidateMs: v.EDGECACHE_STALE_WHILE_REVALIDATE,
       staleIfErrorMs: v.EDGECACHE_STALE_IF_ERROR,
       negativeTtlMs: v.EDGECACHE_NEGATIVE_TTL,
+      retries: v.EDGECACHE_ORIGIN_RETRIES,
+      maxConcurrency: v.EDGECACHE_ORIGIN_MAX_CONCURRENCY,
+      breakerThreshold: v.EDGECACHE_ORIGIN_BREAKER_THRESHOLD,
+      breakerCoolDownMs: v.EDGECACHE_ORIGIN_BREAKER_COOLDOWN,
+      maxWaitersPerKey: v.EDGECACHE_ORIGIN_MAX_WAITERS,
     },
     persistence: { dataDir: v.EDGECACHE_DATA_DIR },
     log: { level: v.EDGECACHE_LOG_LEVEL },

@@ -85,6 +85,16 @@ export const envSchema = z.object({
   EDGECACHE_STALE_IF_ERROR: duration("0"),
   /** How long an origin 404 is remembered. @default "0" */
   EDGECACHE_NEGATIVE_TTL: duration("0"),
+  /** Extra attempts for origin failures that are safe to retry (connect errors, 502, 503, 504). @default "2" */
+  EDGECACHE_ORIGIN_RETRIES: z.string().default("2").pipe(z.coerce.number<string>().int("it must be a whole number").min(0).max(10)),
+  /** Origin requests in flight at once; more fail fast with 503. @default "64" */
+  EDGECACHE_ORIGIN_MAX_CONCURRENCY: z.string().default("64").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(10000)),
+  /** Consecutive failed origin calls that open the circuit breaker. @default "5" */
+  EDGECACHE_ORIGIN_BREAKER_THRESHOLD: z.string().default("5").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(1000)),
+  /** How long the open breaker fails fast before one probe is let through. @default "5s" */
+  EDGECACHE_ORIGIN_BREAKER_COOLDOWN: duration("5s").pipe(z.number().min(1, "it must be more than 0")),
+  /** Requests that may wait on one key's origin fetch; more get 503. @default "10000" */
+  EDGECACHE_ORIGIN_MAX_WAITERS: z.string().default("10000").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(1_000_000)),
   /** Write-behind persistence directory. */
   EDGECACHE_DATA_DIR: optionalText,
   /** pino log level. @default "info" */
@@ -127,6 +137,11 @@ export const ENV_HELP: Record<EnvName, [defaultText: string, meaning: string]> =
   EDGECACHE_STALE_WHILE_REVALIDATE: ["0", "serve stale this long past expiry while one refresh runs"],
   EDGECACHE_STALE_IF_ERROR: ["0", "serve stale this long past expiry when the origin fails"],
   EDGECACHE_NEGATIVE_TTL: ["0", "how long an origin 404 is remembered"],
+  EDGECACHE_ORIGIN_RETRIES: ["2", "extra attempts for retryable origin failures (connect errors, 502, 503, 504)"],
+  EDGECACHE_ORIGIN_MAX_CONCURRENCY: ["64", "origin requests in flight at once; more get 503"],
+  EDGECACHE_ORIGIN_BREAKER_THRESHOLD: ["5", "consecutive failed origin calls that open the circuit breaker"],
+  EDGECACHE_ORIGIN_BREAKER_COOLDOWN: ["5s", "how long the open breaker fails fast before one probe"],
+  EDGECACHE_ORIGIN_MAX_WAITERS: ["10000", "requests that may wait on one key's origin fetch; more get 503"],
   EDGECACHE_DATA_DIR: ["none", "write-behind persistence directory"],
   EDGECACHE_LOG_LEVEL: ["info", "fatal, error, warn, info, debug, trace or silent"],
   EDGECACHE_SHUTDOWN_TIMEOUT: ["10s", "longest wait for in-flight requests on SIGTERM/SIGINT"],

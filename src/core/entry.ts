@@ -16,6 +16,8 @@ export interface StoredEntry {
   readonly expiresAt: number;
   /** Bytes this entry counts against the memory cap (key + value + metadata + overhead). */
   readonly size: number;
+  /** True for a remembered origin 404 (negative caching): the key is known to be absent. */
+  readonly negative?: boolean;
 }
 
 /**

@@ -22,6 +22,11 @@ export type ErrorCode =
   | "token_expired"
   | "scope_denied"
   | "prefix_denied"
+  | "origin_error"
+  | "origin_unreachable"
+  | "origin_too_large"
+  | "origin_timeout"
+  | "origin_circuit_open"
   | "not_ready"
   | "overloaded"
   | "internal";

@@ -17,6 +17,11 @@ export interface StoreConfig {
   maxBytes: number;
   /** Which entry to evict when the cap is reached. */
   eviction: EvictionPolicy;
+  /**
+   * How long an expired entry is kept (stale) for stale-while-revalidate and stale-if-error.
+   * @default 0
+   */
+  retainStaleMs?: number;
 }
 
 /** What the store takes from its surroundings. */
@@ -36,6 +41,15 @@ export interface PutInput {
   tags: readonly string[];
   /** Time to live in ms; 0 means no expiry. */
   ttlMs: number;
+  /** Stores a remembered absence (an origin 404) instead of a value. */
+  negative?: boolean;
+}
+
+/** A lookup's result: the entry and whether it is past its expiry (but still retained). */
+export interface Lookup {
+  entry: StoredEntry;
+  /** ms since the entry expired; 0 when it is fresh. */
+  staleMs: number;
 }
 
 /** HTTP-style preconditions on a write or delete. Entity tags include their quotes. */
@@ -66,6 +80,11 @@ export interface StoreStats extends StoreCounters {
 export interface Store {
   /** A fresh entry, counted as a hit or a miss; expired entries are removed on sight. */
   get(key: string): StoredEntry | undefined;
+  /**
+   * The entry, fresh or stale within the retention window, counted as a hit when fresh and a
+   * miss otherwise; entries past the retention window are removed on sight.
+   */
+  lookup(key: string): Lookup | undefined;
   /** A fresh entry without counting or touching it. */
   peek(key: string): StoredEntry | undefined;
   /** Stores a value under a new version. Throws `PreconditionFailed` or `value_too_large`; on throw nothing changed. */
@@ -113,7 +132,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
   const tagIndex = createTagIndex();
 
   function unindex(key: string, entry: StoredEntry): void {
-    expiry.remove(key, entry.expiresAt);
+    expiry.remove(key, removeAt(entry));
     tagIndex.remove(key, entry.tags);
   }
 
@@ -133,14 +152,21 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
     unindex(key, entry);
   }
 
+  const retainStaleMs = config.retainStaleMs ?? 0;
+
+  /** When an entry stops being kept at all: its expiry plus the stale retention window. */
+  function removeAt(entry: StoredEntry): number {
+    return entry.expiresAt === 0 ? 0 : entry.expiresAt + retainStaleMs;
+  }
+
   function isExpired(entry: StoredEntry, now: number): boolean {
     return entry.expiresAt !== 0 && entry.expiresAt <= now;
   }
 
-  /** The fresh entry for `key`, removing it if it expired. */
-  function fresh(key: string, entry: StoredEntry | undefined): StoredEntry | undefined {
+  /** The entry for `key` if still retained (fresh or stale), removing it once past retention. */
+  function retained(key: string, entry: StoredEntry | undefined, now: number): StoredEntry | undefined {
     if (entry === undefined) return undefined;
-    if (isExpired(entry, deps.now())) {
+    if (entry.expiresAt !== 0 && removeAt(entry) <= now) {
       remove(key, entry);
       counters.expirations++;
       return undefined;
@@ -148,14 +174,23 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
     return entry;
   }
 
+  /** The fresh entry for `key`; stale entries stay retained but are not returned. */
+  function fresh(key: string, entry: StoredEntry | undefined): StoredEntry | undefined {
+    const now = deps.now();
+    const kept = retained(key, entry, now);
+    return kept === undefined || isExpired(kept, now) ? undefined : kept;
+  }
+
+  /** Removes the allowed keys, stale copies included; counts the fresh ones removed. */
   function removeWhere(keys: Iterable<string>, allow: ((key: string) => boolean) | undefined): number {
+    const now = deps.now();
     let removed = 0;
     for (const key of keys) {
       if (allow !== undefined && !allow(key)) continue;
-      const entry = fresh(key, table.peek(key));
+      const entry = retained(key, table.peek(key), now);
       if (entry === undefined) continue;
       remove(key, entry);
-      removed++;
+      if (!isExpired(entry, now)) removed++;
     }
     return removed;
   }
@@ -167,17 +202,29 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       else counters.hits++;
       return entry;
     },
+    lookup(key) {
+      const now = deps.now();
+      const entry = retained(key, table.get(key), now);
+      if (entry === undefined || isExpired(entry, now)) {
+        counters.misses++;
+        return entry === undefined ? undefined : { entry, staleMs: now - entry.expiresAt };
+      }
+      counters.hits++;
+      return { entry, staleMs: 0 };
+    },
     peek: (key) => fresh(key, table.peek(key)),
     put(key, input, preconditions) {
       const now = deps.now();
       const size = entrySize(utf8Length(key), input.value, input.contentType, input.tags);
+      // A write replaces a stale entry as well as a fresh one; only fresh ones count for preconditions.
+      const replaced = retained(key, table.peek(key), now);
       if (size > config.maxBytes) {
         throw new EdgecacheError(
           "value_too_large",
           `Cannot store the value as an entry must fit in EDGECACHE_MAX_BYTES (${config.maxBytes}): current size is ${size}`,
         );
       }
-      const previous = fresh(key, table.peek(key));
+      const previous = replaced !== undefined && !isExpired(replaced, now) ? replaced : undefined;
       checkPreconditions(previous, preconditions);
       const entry: StoredEntry = {
         value: input.value,
@@ -187,19 +234,22 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
         storedAt: now,
         expiresAt: input.ttlMs > 0 ? now + input.ttlMs : 0,
         size,
+        ...(input.negative === true ? { negative: true } : {}),
       };
-      if (previous !== undefined) unindex(key, previous);
+      if (replaced !== undefined) unindex(key, replaced);
       table.set(key, entry);
-      expiry.add(key, entry.expiresAt);
+      expiry.add(key, removeAt(entry));
       tagIndex.add(key, entry.tags);
       return { created: previous === undefined, entry };
     },
     delete(key, preconditions) {
-      const entry = fresh(key, table.peek(key));
+      const now = deps.now();
+      const kept = retained(key, table.peek(key), now);
+      const entry = kept !== undefined && !isExpired(kept, now) ? kept : undefined;
       checkPreconditions(entry, preconditions);
-      if (entry === undefined) return false;
-      remove(key, entry);
-      return true;
+      // A stale copy goes too: a deleted key must not come back as stale-if-error.
+      if (kept !== undefined) remove(key, kept);
+      return entry !== undefined;
     },
     invalidatePrefix(prefix, allow) {
       const candidates = Array.from(table.keys()).filter((key) => key.startsWith(prefix));
@@ -221,7 +271,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       for (const key of expiry.takeDue(now, limit)) {
         const entry = table.peek(key);
         // The index may lag a replacement with a later expiry; only remove what really expired.
-        if (entry === undefined || !isExpired(entry, now)) continue;
+        if (entry === undefined || entry.expiresAt === 0 || removeAt(entry) > now) continue;
         table.delete(key);
         tagIndex.remove(key, entry.tags);
         counters.expirations++;
