@@ -1,12 +1,25 @@
 import { entrySize, type StoredEntry, utf8Length } from "./entry.ts";
 import type { EntryTable, EntryTableOptions } from "./entry_table.ts";
-import { EdgecacheError, PreconditionFailed } from "./errors.ts";
+import { EdgecacheError } from "./errors.ts";
 import { createExpiryIndex } from "./expiry_index.ts";
 import type { HybridClock } from "./hybrid_clock.ts";
 import { createLfuTable } from "./lfu_table.ts";
 import { createLruTable } from "./lru_table.ts";
-import { formatEtag } from "./version.ts";
+import { checkPreconditions, type Preconditions } from "./preconditions.ts";
 import { createTagIndex } from "./tag_index.ts";
+import { createTombstones } from "./tombstones.ts";
+import { compareVersions, type Version } from "./version.ts";
+
+export type { Preconditions } from "./preconditions.ts";
+
+/**
+ * A change that persistence and replication follow. Evictions and expirations are not changes:
+ * they are this node's memory decisions, not the data's history.
+ */
+export type StoreChange =
+  | { kind: "put"; key: string; entry: StoredEntry }
+  | { kind: "delete"; key: string; version: Version }
+  | { kind: "flush"; version: Version };
 
 /** Eviction policies a store can run. */
 export type EvictionPolicy = "lru" | "lfu";
@@ -22,6 +35,10 @@ export interface StoreConfig {
    * @default 0
    */
   retainStaleMs?: number;
+  /** Deletes remembered so older writes cannot resurrect a key. @default 100000 */
+  maxTombstones?: number;
+  /** How long a delete is remembered, in ms. @default 600000 */
+  tombstoneTtlMs?: number;
 }
 
 /** What the store takes from its surroundings. */
@@ -32,6 +49,8 @@ export interface StoreDeps {
   random: () => number;
   /** Issues write versions. */
   clock: HybridClock;
+  /** Told of every applied change, after it is applied. */
+  onChange?: (change: StoreChange) => void;
 }
 
 /** A write as the API hands it to the store. */
@@ -50,14 +69,6 @@ export interface Lookup {
   entry: StoredEntry;
   /** ms since the entry expired; 0 when it is fresh. */
   staleMs: number;
-}
-
-/** HTTP-style preconditions on a write or delete. Entity tags include their quotes. */
-export interface Preconditions {
-  /** The current entry's ETag must be one of these; `"*"` means the key must exist. */
-  ifMatch?: readonly string[] | "*";
-  /** The current entry's ETag must be none of these; `"*"` means the key must not exist. */
-  ifNoneMatch?: readonly string[] | "*";
 }
 
 /** Counters the store keeps itself so reading metrics costs nothing on the hot path. */
@@ -97,32 +108,19 @@ export interface Store {
   invalidateTags(tags: readonly string[], allow?: (key: string) => boolean): number;
   /** Removes everything; returns how many entries there were. */
   flush(): number;
+  /**
+   * Stores an entry made elsewhere (a replica write, a recovered record) with its own version,
+   * unless the key holds a newer version or a newer delete. Returns whether it was applied.
+   */
+  applyEntry(key: string, entry: StoredEntry): boolean;
+  /** Applies a delete made elsewhere at `version`; returns whether an older entry was removed. */
+  applyDelete(key: string, version: Version): boolean;
+  /** A snapshot of every retained entry, for snapshots and rebalancing. */
+  entries(): Array<[string, StoredEntry]>;
   /** Reclaims up to `limit` expired entries; returns how many. Called periodically by the node. */
   sweepExpired(limit: number): number;
   /** Current figures. */
   stats(): StoreStats;
-}
-
-function matches(entry: StoredEntry | undefined, tags: readonly string[] | "*"): boolean {
-  if (entry === undefined) return false;
-  return tags === "*" || tags.includes(formatEtag(entry.version));
-}
-
-function checkPreconditions(entry: StoredEntry | undefined, preconditions: Preconditions | undefined): void {
-  if (preconditions === undefined) return;
-  const { ifMatch, ifNoneMatch } = preconditions;
-  if (ifMatch !== undefined && !matches(entry, ifMatch)) {
-    throw new PreconditionFailed(
-      entry === undefined
-        ? "Cannot apply the request as If-Match requires an existing entry: current value is absent"
-        : `Cannot apply the request as If-Match must name the current ETag: current value is ${formatEtag(entry.version)}`,
-    );
-  }
-  if (ifNoneMatch !== undefined && matches(entry, ifNoneMatch)) {
-    throw new PreconditionFailed(
-      `Cannot apply the request as If-None-Match must not match the current entry: current value is ${formatEtag((entry as StoredEntry).version)}`,
-    );
-  }
 }
 
 /** Creates a store with the configured byte cap and eviction policy. */
@@ -130,6 +128,10 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
   const counters: StoreCounters = { hits: 0, misses: 0, evictions: 0, expirations: 0 };
   const expiry = createExpiryIndex();
   const tagIndex = createTagIndex();
+  const tombstones = createTombstones({ maxCount: config.maxTombstones ?? 100_000, maxAgeMs: config.tombstoneTtlMs ?? 600_000, now: deps.now });
+  /** Every write older than the last flush is refused, as the flush removed everything before it. */
+  let flushedAt: Version = { hlc: 0, node: 0 };
+  const emit = (change: StoreChange) => deps.onChange?.(change);
 
   function unindex(key: string, entry: StoredEntry): void {
     expiry.remove(key, removeAt(entry));
@@ -181,6 +183,23 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
     return kept === undefined || isExpired(kept, now) ? undefined : kept;
   }
 
+  /** Puts `entry` in place of `replaced` (if any) and keeps the indexes exact. */
+  function install(key: string, entry: StoredEntry, replaced: StoredEntry | undefined): void {
+    if (replaced !== undefined) unindex(key, replaced);
+    tombstones.remove(key);
+    table.set(key, entry);
+    expiry.add(key, removeAt(entry));
+    tagIndex.add(key, entry.tags);
+    emit({ kind: "put", key, entry });
+  }
+
+  /** Deletes `key` at `version`: removes the retained entry (stale copies too) and leaves a tombstone. */
+  function deleteAt(key: string, entry: StoredEntry | undefined, version: Version): void {
+    if (entry !== undefined) remove(key, entry);
+    tombstones.add(key, version);
+    emit({ kind: "delete", key, version });
+  }
+
   /** Removes the allowed keys, stale copies included; counts the fresh ones removed. */
   function removeWhere(keys: Iterable<string>, allow: ((key: string) => boolean) | undefined): number {
     const now = deps.now();
@@ -189,7 +208,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       if (allow !== undefined && !allow(key)) continue;
       const entry = retained(key, table.peek(key), now);
       if (entry === undefined) continue;
-      remove(key, entry);
+      deleteAt(key, entry, deps.clock.tick());
       if (!isExpired(entry, now)) removed++;
     }
     return removed;
@@ -236,10 +255,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
         size,
         ...(input.negative === true ? { negative: true } : {}),
       };
-      if (replaced !== undefined) unindex(key, replaced);
-      table.set(key, entry);
-      expiry.add(key, removeAt(entry));
-      tagIndex.add(key, entry.tags);
+      install(key, entry, replaced);
       return { created: previous === undefined, entry };
     },
     delete(key, preconditions) {
@@ -248,7 +264,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       const entry = kept !== undefined && !isExpired(kept, now) ? kept : undefined;
       checkPreconditions(entry, preconditions);
       // A stale copy goes too: a deleted key must not come back as stale-if-error.
-      if (kept !== undefined) remove(key, kept);
+      deleteAt(key, kept, deps.clock.tick());
       return entry !== undefined;
     },
     invalidatePrefix(prefix, allow) {
@@ -263,7 +279,40 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       table.clear();
       expiry.clear();
       tagIndex.clear();
+      tombstones.clear();
+      flushedAt = deps.clock.tick();
+      emit({ kind: "flush", version: flushedAt });
       return count;
+    },
+    applyEntry(key, entry) {
+      const now = deps.now();
+      deps.clock.observe(entry.version);
+      if (entry.expiresAt !== 0 && removeAt(entry) <= now) return false;
+      if (compareVersions(entry.version, flushedAt) <= 0 || tombstones.covers(key, entry.version)) return false;
+      const current = retained(key, table.peek(key), now);
+      if (current !== undefined && compareVersions(current.version, entry.version) >= 0) return false;
+      // Sizes are this node's accounting, so an entry from elsewhere is measured here.
+      const size = entrySize(utf8Length(key), entry.value, entry.contentType, entry.tags);
+      if (size > config.maxBytes) return false;
+      install(key, { ...entry, size }, current);
+      return true;
+    },
+    applyDelete(key, version) {
+      deps.clock.observe(version);
+      const current = retained(key, table.peek(key), deps.now());
+      if (current !== undefined && compareVersions(current.version, version) >= 0) return false;
+      if (compareVersions(version, flushedAt) <= 0 || tombstones.covers(key, version)) return false;
+      deleteAt(key, current, version);
+      return current !== undefined;
+    },
+    entries() {
+      const now = deps.now();
+      const all: Array<[string, StoredEntry]> = [];
+      for (const key of table.keys()) {
+        const entry = retained(key, table.peek(key), now);
+        if (entry !== undefined) all.push([key, entry]);
+      }
+      return all;
     },
     sweepExpired(limit) {
       const now = deps.now();
