@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { EdgecacheError } from "../core/errors.ts";
+import { createLocalKv } from "../kv/kv_service.ts";
 import { createAccessControl } from "./access.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
@@ -15,6 +16,7 @@ const ALLOWED_METHODS: ReadonlyArray<[path: string, allow: string]> = [
   ["/v1/admin/cluster", "GET, HEAD"],
   ["/v1/admin/config", "GET, HEAD"],
   ["/v1/admin/flush", "POST"],
+  ["/v1/admin/explain/*", "GET, HEAD"],
   ["/healthz", "GET, HEAD"],
   ["/readyz", "GET, HEAD"],
   ["/metrics", "GET, HEAD"],
@@ -28,6 +30,7 @@ const ALWAYS_SERVED = new Set(["/healthz", "/readyz", "/metrics"]);
 /** A fixed route name for metrics and logs: never a key, so label cardinality stays bounded. */
 function routeName(path: string): string {
   if (path.startsWith("/v1/kv/")) return "kv";
+  if (path.startsWith("/v1/admin/explain/")) return "admin_explain";
   switch (path) {
     case "/v1/invalidate":
       return "invalidate";
@@ -115,8 +118,9 @@ export function createApp(deps: AppDeps): AppHandle {
     return new Response(text, { headers: { "content-type": deps.metrics.registry.contentType } });
   });
 
-  registerKvRoutes(app, deps, access);
-  registerAdminRoutes(app, deps, access);
+  const kv = deps.kv ?? createLocalKv(deps.store, deps.readThrough);
+  registerKvRoutes(app, { ...deps, kv }, access);
+  registerAdminRoutes(app, { ...deps, kv }, access);
 
   for (const [path, allow] of ALLOWED_METHODS) {
     app.all(path, () =>

@@ -31,6 +31,8 @@ export function readStatus(outcome: ReadOutcome, now: number): string {
         : `${CACHE_NAME}; fwd=miss; fwd-status=404${outcome.stored ? "; stored" : ""}${outcome.collapsed ? "; collapsed" : ""}`;
     case "stale":
       return `${CACHE_NAME}; fwd=stale; ttl=${-Math.ceil(outcome.staleMs / 1000)}; detail=${outcome.reason}`;
+    case "miss":
+      return MISS_STATUS;
   }
 }
 

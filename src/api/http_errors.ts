@@ -23,6 +23,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   origin_too_large: 502,
   origin_timeout: 504,
   origin_circuit_open: 503,
+  peer_unavailable: 503,
   not_ready: 503,
   overloaded: 503,
   internal: 500,

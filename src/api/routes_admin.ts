@@ -2,7 +2,9 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { redactConfig } from "../config/load_config.ts";
 import { AccessDenied, EdgecacheError } from "../core/errors.ts";
-import { keyAllowed } from "../core/key.ts";
+import { decodeKey, keyAllowed } from "../core/key.ts";
+import { explainLocal } from "./explain.ts";
+import type { KvService } from "../kv/kv_service.ts";
 import type { AccessControl } from "./access.ts";
 import { readBoundedBody } from "./bounded_body.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
@@ -15,8 +17,8 @@ const invalidateSchema = z.union([
 ]);
 
 /** Registers `POST /v1/invalidate` and everything under `/v1/admin`. */
-export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: AccessControl): void {
-  const { store } = deps;
+export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvService }, access: AccessControl): void {
+  const { store, kv } = deps;
 
   const audit = (c: AppContext, action: string, target: string) =>
     deps.audit.record({
@@ -43,16 +45,15 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
       throw new EdgecacheError("bad_request", 'Cannot invalidate as the body must be {"prefix":"p"} or {"tags":["a",...]}: current body is neither');
     }
     const prefixes = c.get("principal").prefixes;
-    const allow = prefixes === undefined ? undefined : (key: string) => keyAllowed(key, prefixes);
     let invalidated: number;
     if ("prefix" in parsed.data) {
       if (!keyAllowed(parsed.data.prefix, prefixes)) {
         access.deny(c, "invalidate", "prefix", new AccessDenied("prefix_denied", "Cannot invalidate the prefix as it must lie within the token's prefixes: current prefix does not"));
       }
-      invalidated = store.invalidatePrefix(parsed.data.prefix, allow);
+      invalidated = await kv.invalidate({ prefix: parsed.data.prefix }, prefixes, c.get("requestId"));
       audit(c, "invalidate.prefix", "prefix");
     } else {
-      invalidated = store.invalidateTags(parsed.data.tags, allow);
+      invalidated = await kv.invalidate({ tags: parsed.data.tags }, prefixes, c.get("requestId"));
       audit(c, "invalidate.tags", parsed.data.tags.join(",").slice(0, 256));
     }
     return c.json({ invalidated });
@@ -79,12 +80,13 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
       evictions: stats.evictions,
       expirations: stats.expirations,
       uptime_seconds: Math.floor((deps.now() - deps.node.startedAt) / 1000),
-      peers: [],
+      peers: deps.cluster?.peers() ?? [],
     });
   });
 
   app.get("/v1/admin/cluster", admin("admin.cluster"), (c) => {
     audit(c, "admin.cluster", "cluster");
+    if (deps.cluster !== undefined) return c.json(deps.cluster.describe());
     // A local-only node is a cluster of one: it owns the whole ring and links to no peer.
     return c.json({
       mode: deps.config.mode,
@@ -95,13 +97,21 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Ac
     });
   });
 
+  app.get("/v1/admin/explain/*", admin("admin.explain"), async (c) => {
+    audit(c, "admin.explain", "key");
+    const path = c.req.url.slice(c.req.url.indexOf("/v1/admin/explain/") + "/v1/admin/explain/".length).split("?")[0];
+    const key = decodeKey(path, deps.config.limits.maxKeyBytes);
+    if (deps.cluster !== undefined) return c.json(await deps.cluster.explain(key, c.get("requestId")));
+    return c.json(explainLocal(store, key, deps.node.id, deps.now()));
+  });
+
   app.get("/v1/admin/config", admin("admin.config"), (c) => {
     audit(c, "admin.config", "config");
     return c.json(redactConfig(deps.config) as Record<string, unknown>);
   });
 
-  app.post("/v1/admin/flush", admin("admin.flush"), (c) => {
-    const flushed = store.flush();
+  app.post("/v1/admin/flush", admin("admin.flush"), async (c) => {
+    const flushed = await kv.flush(c.get("requestId"));
     audit(c, "admin.flush", "store");
     deps.log.warn({ requestId: c.get("requestId"), flushed, actor: c.get("principal").subject }, "store flushed");
     return c.json({ flushed });

@@ -5,7 +5,8 @@ import { formatEtag } from "../core/version.ts";
 import type { AccessControl } from "./access.ts";
 import { readBoundedBody } from "./bounded_body.ts";
 import type { StoredEntry } from "../core/entry.ts";
-import { ageSeconds, hitStatus, MISS_STATUS, originFailureStatus, readStatus } from "./cache_headers.ts";
+import type { KvService } from "../kv/kv_service.ts";
+import { ageSeconds, originFailureStatus, readStatus } from "./cache_headers.ts";
 import { parseEntityTags, writePreconditions } from "./conditional.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
@@ -61,8 +62,9 @@ function singleQuery(c: AppContext, name: string): string | undefined {
 }
 
 /** Registers GET, HEAD, PUT and DELETE on `/v1/kv/{key}`. */
-export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: AccessControl): void {
-  const { store, config } = deps;
+export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvService }, access: AccessControl): void {
+  const { config } = deps;
+  const kv = deps.kv;
   const keyOf = (c: AppContext) => decodeKey(rawKey(c.req.url), config.limits.maxKeyBytes);
 
   const notFound = (cacheStatus: string) =>
@@ -87,19 +89,15 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
     const key = keyOf(c);
     // Authorization comes first: a key the token may not touch never reaches the origin.
     access.authorize(c, "cache:read", "kv.get", key);
-    if (deps.readThrough === undefined) {
-      const entry = store.get(key);
-      return entry === undefined ? notFound(MISS_STATUS) : valueResponse(c, entry, hitStatus(entry, deps.now()), true);
-    }
     let outcome;
     try {
-      outcome = await deps.readThrough.read(key, c.get("requestId"));
+      outcome = await kv.read(key, c.get("requestId"));
     } catch (error) {
       if (error instanceof EdgecacheError) return errorResponse(error, { "cache-status": originFailureStatus(error.code) });
       throw error;
     }
     const cacheStatus = readStatus(outcome, deps.now());
-    if (outcome.kind === "absent") return notFound(cacheStatus);
+    if (outcome.kind === "absent" || outcome.kind === "miss") return notFound(cacheStatus);
     return valueResponse(c, outcome.entry, cacheStatus, outcome.kind !== "fetched" || outcome.stored);
   });
 
@@ -112,15 +110,15 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps, access: Acces
     const contentType = parseContentType(c.req.raw.headers.get("content-type"));
     const preconditions = writePreconditions(c.req.raw.headers);
     const value = await readBoundedBody(c.req.raw, config.limits.maxValueBytes, config.limits.bodyTimeoutMs);
-    const { created, entry } = store.put(key, { value, contentType, tags, ttlMs }, preconditions);
-    return new Response(null, { status: created ? 201 : 204, headers: { etag: formatEtag(entry.version) } });
+    const { created, version } = await kv.write(key, { value, contentType, tags, ttlMs }, preconditions, c.get("requestId"));
+    return new Response(null, { status: created ? 201 : 204, headers: { etag: formatEtag(version) } });
   });
 
   app.delete("/v1/kv/*", async (c) => {
     await access.authenticate(c, "kv.delete");
     const key = keyOf(c);
     access.authorize(c, "cache:write", "kv.delete", key);
-    store.delete(key, writePreconditions(c.req.raw.headers));
+    await kv.remove(key, writePreconditions(c.req.raw.headers), c.get("requestId"));
     return new Response(null, { status: 204 });
   });
 }

@@ -5,31 +5,41 @@
  */
 
 /** Every code an edgecache error can carry; each maps to one HTTP status in the API layer. */
-export type ErrorCode =
-  | "bad_request"
-  | "invalid_key"
-  | "key_too_long"
-  | "invalid_ttl"
-  | "invalid_tags"
-  | "invalid_json"
-  | "value_too_large"
-  | "body_timeout"
-  | "not_found"
-  | "method_not_allowed"
-  | "precondition_failed"
-  | "token_missing"
-  | "token_invalid"
-  | "token_expired"
-  | "scope_denied"
-  | "prefix_denied"
-  | "origin_error"
-  | "origin_unreachable"
-  | "origin_too_large"
-  | "origin_timeout"
-  | "origin_circuit_open"
-  | "not_ready"
-  | "overloaded"
-  | "internal";
+export const ERROR_CODES = [
+  "bad_request",
+  "invalid_key",
+  "key_too_long",
+  "invalid_ttl",
+  "invalid_tags",
+  "invalid_json",
+  "value_too_large",
+  "body_timeout",
+  "not_found",
+  "method_not_allowed",
+  "precondition_failed",
+  "token_missing",
+  "token_invalid",
+  "token_expired",
+  "scope_denied",
+  "prefix_denied",
+  "origin_error",
+  "origin_unreachable",
+  "origin_too_large",
+  "origin_timeout",
+  "origin_circuit_open",
+  "peer_unavailable",
+  "not_ready",
+  "overloaded",
+  "internal",
+] as const;
+
+/** A stable error code. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** True when `code` is one of ours (e.g. a code received from a peer). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}
 
 /** Base error of edgecache: a stable machine-readable `code` plus a human message. */
 export class EdgecacheError extends Error {
@@ -64,5 +74,13 @@ export class PreconditionFailed extends EdgecacheError {
   constructor(message: string) {
     super("precondition_failed", message);
     this.name = "PreconditionFailed";
+  }
+}
+
+/** Raised when a peer cannot be reached (link down, breaker open, timeout); callers try the next replica. */
+export class PeerUnavailable extends EdgecacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("peer_unavailable", message, options);
+    this.name = "PeerUnavailable";
   }
 }

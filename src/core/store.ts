@@ -98,6 +98,8 @@ export interface Store {
   lookup(key: string): Lookup | undefined;
   /** A fresh entry without counting or touching it. */
   peek(key: string): StoredEntry | undefined;
+  /** The retained entry, fresh or stale, without counting or touching it (for explain). */
+  inspect(key: string): StoredEntry | undefined;
   /** Stores a value under a new version. Throws `PreconditionFailed` or `value_too_large`; on throw nothing changed. */
   put(key: string, input: PutInput, preconditions?: Preconditions): { created: boolean; entry: StoredEntry };
   /** Removes a key; true if a fresh entry was removed. Throws `PreconditionFailed`; on throw nothing changed. */
@@ -232,6 +234,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       return { entry, staleMs: 0 };
     },
     peek: (key) => fresh(key, table.peek(key)),
+    inspect: (key) => retained(key, table.peek(key), deps.now()),
     put(key, input, preconditions) {
       const now = deps.now();
       const size = entrySize(utf8Length(key), input.value, input.contentType, input.tags);

@@ -13,7 +13,9 @@ export type ReadOutcome =
   /** A stale value, served while a refresh runs or because the origin failed. */
   | { kind: "stale"; entry: StoredEntry; staleMs: number; reason: "stale-while-revalidate" | "stale-if-error"; error?: EdgecacheError }
   /** The origin says the key does not exist; `cached` when remembered from an earlier 404. */
-  | { kind: "absent"; cached: boolean; collapsed: boolean; stored: boolean };
+  | { kind: "absent"; cached: boolean; collapsed: boolean; stored: boolean }
+  /** Not stored, and there is no origin to ask. */
+  | { kind: "miss" };
 
 /** Reads keys through the store, loading misses from the origin once per key. */
 export interface ReadThrough {
