@@ -1,6 +1,6 @@
 import type { EvictionPolicy } from "../core/store.ts";
 import { type EnvName, envSchema } from "./schema.ts";
-import { type Address, isLoopback } from "./units.ts";
+import { type Address, formatAddress, isLoopback } from "./units.ts";
 
 /** The validated, typed and frozen configuration of one node. Each component takes its slice. */
 export interface Config {
@@ -9,7 +9,21 @@ export interface Config {
   store: { maxBytes: number; eviction: EvictionPolicy };
   limits: { maxKeyBytes: number; maxValueBytes: number; defaultTtlMs: number; maxTtlMs: number; bodyTimeoutMs: number; idleTimeoutMs: number };
   auth: { jwtSecret?: string; jwtPublicKey?: string; jwksUrl?: string; issuer?: string; audience?: string };
-  cluster: { nodeId: string; peerListen: Address; peers: string[]; replicas: number; tlsCert?: string; tlsKey?: string; tlsCa?: string };
+  cluster: {
+    nodeId: string;
+    name: string;
+    peerListen: Address;
+    /** host:port other nodes dial. */
+    peerAdvertise: string;
+    peers: string[];
+    replicas: number;
+    heartbeatMs: number;
+    failureTimeoutMs: number;
+    peerTimeoutMs: number;
+    tlsCert?: string;
+    tlsKey?: string;
+    tlsCa?: string;
+  };
   origin: {
     url?: string;
     timeoutMs: number;
@@ -85,10 +99,14 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
       `it (or EDGECACHE_JWT_PUBLIC_KEY or EDGECACHE_JWKS_URL) must be set when EDGECACHE_LISTEN is not loopback: current listen address is ${v.EDGECACHE_LISTEN.host}`,
     );
   }
-  // Honest refusals: these capabilities have their own issues and are not in this build yet.
-  // Starting anyway would silently drop what the operator asked for.
   if (mode === "cluster") {
-    problem("EDGECACHE_MODE", "cluster mode is not available in this build: set EDGECACHE_MODE=local (peers are then ignored)");
+    for (const name of ["EDGECACHE_TLS_CERT", "EDGECACHE_TLS_KEY", "EDGECACHE_TLS_CA"] as const) {
+      if (v[name] === undefined && !failed.has(name)) problem(name, "it must be set in cluster mode: peers authenticate each other with mutual TLS");
+    }
+    const listen = v.EDGECACHE_PEER_LISTEN;
+    if (listen !== undefined && v.EDGECACHE_PEER_ADVERTISE === undefined && (listen.host === "0.0.0.0" || listen.host === "::")) {
+      problem("EDGECACHE_PEER_ADVERTISE", `it must be set when EDGECACHE_PEER_LISTEN is a wildcard address: current listen host is ${listen.host}`);
+    }
   }
   if (v.EDGECACHE_DATA_DIR !== undefined) problem("EDGECACHE_DATA_DIR", "persistence is not available in this build: unset it");
   if (problems.length > 0) return { ok: false, problems };
@@ -108,9 +126,14 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
     auth,
     cluster: {
       nodeId: v.EDGECACHE_NODE_ID ?? host.hostname,
+      name: v.EDGECACHE_CLUSTER_NAME,
       peerListen: v.EDGECACHE_PEER_LISTEN,
+      peerAdvertise: v.EDGECACHE_PEER_ADVERTISE ?? formatAddress(v.EDGECACHE_PEER_LISTEN),
       peers,
       replicas: v.EDGECACHE_REPLICAS,
+      heartbeatMs: v.EDGECACHE_HEARTBEAT_INTERVAL,
+      failureTimeoutMs: v.EDGECACHE_FAILURE_TIMEOUT,
+      peerTimeoutMs: v.EDGECACHE_PEER_TIMEOUT,
       tlsCert: v.EDGECACHE_TLS_CERT,
       tlsKey: v.EDGECACHE_TLS_KEY,
       tlsCa: v.EDGECACHE_TLS_CA,

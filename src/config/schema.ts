@@ -65,6 +65,20 @@ export const envSchema = z.object({
   EDGECACHE_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "it must be 1-64 characters of A-Z a-z 0-9 . _ -").optional(),
   /** Peer link address (TLS only). @default "127.0.0.1:7070" */
   EDGECACHE_PEER_LISTEN: address("127.0.0.1:7070"),
+  /** Address peers use to reach this node's peer link; needed when EDGECACHE_PEER_LISTEN is a wildcard. @default EDGECACHE_PEER_LISTEN */
+  EDGECACHE_PEER_ADVERTISE: z.string().optional().transform(parsed((text: string | undefined) => {
+    if (text === undefined) return undefined;
+    parseAddress(text);
+    return text.trim();
+  })),
+  /** Name of the cluster; nodes of another cluster are refused at the handshake. @default "edgecache" */
+  EDGECACHE_CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "it must be 1-64 characters of A-Z a-z 0-9 . _ -").default("edgecache"),
+  /** How often a node pings each peer. @default "500ms" */
+  EDGECACHE_HEARTBEAT_INTERVAL: duration("500ms").pipe(z.number().min(50, "it must be at least 50ms").max(60_000, "it must be at most 60s")),
+  /** Silence after which a peer is down and its keys re-placed (suspect at half of it). @default "3s" */
+  EDGECACHE_FAILURE_TIMEOUT: duration("3s").pipe(z.number().min(200, "it must be at least 200ms")),
+  /** Deadline of one request to a peer. @default "2s" */
+  EDGECACHE_PEER_TIMEOUT: duration("2s").pipe(z.number().min(10, "it must be at least 10ms")),
   /** Comma-separated host:port of other nodes. @default "" */
   EDGECACHE_PEERS: peerList,
   /** Replication factor. @default "2" */
@@ -127,6 +141,11 @@ export const ENV_HELP: Record<EnvName, [defaultText: string, meaning: string]> =
   EDGECACHE_JWT_AUDIENCE: ["none", "required aud claim when set"],
   EDGECACHE_NODE_ID: ["host name", "this node's name in the cluster"],
   EDGECACHE_PEER_LISTEN: ["127.0.0.1:7070", "peer link address (TLS only)"],
+  EDGECACHE_PEER_ADVERTISE: ["EDGECACHE_PEER_LISTEN", "peer address other nodes dial (required if PEER_LISTEN is 0.0.0.0 or [::])"],
+  EDGECACHE_CLUSTER_NAME: ["edgecache", "cluster name; peers of another cluster are refused"],
+  EDGECACHE_HEARTBEAT_INTERVAL: ["500ms", "how often each peer is pinged"],
+  EDGECACHE_FAILURE_TIMEOUT: ["3s", "silence after which a peer is down (suspect at half)"],
+  EDGECACHE_PEER_TIMEOUT: ["2s", "deadline of one request to a peer"],
   EDGECACHE_PEERS: ["none", "comma-separated host:port of other nodes"],
   EDGECACHE_REPLICAS: ["2", "replication factor (capped at the number of live nodes)"],
   EDGECACHE_TLS_CERT: ["none", "PEM certificate file; required in cluster mode"],

@@ -63,9 +63,17 @@ class Attempt extends Error {
   }
 }
 
-/** The origin URL of a key: each `/`-separated segment percent-encoded, so keys cannot escape the base path. */
+/**
+ * The origin URL of a key: each `/`-separated segment percent-encoded, so keys cannot escape the
+ * base path. URL parsing resolves `.` and `..` segments (encoded or not) before the request goes
+ * out, so a key with one could reach any path of the origin host: such keys throw `invalid_key`.
+ */
 export function originUrl(base: string, key: string): string {
-  return `${base}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const segments = key.split("/");
+  if (segments.some((segment) => segment === "." || segment === "..")) {
+    throw new EdgecacheError("invalid_key", "Cannot load the key from the origin as its path segments must not be '.' or '..': current key has one");
+  }
+  return `${base}/${segments.map(encodeURIComponent).join("/")}`;
 }
 
 /** Creates an origin client. */
@@ -80,8 +88,10 @@ export function createOriginClient(config: OriginClientConfig, deps: OriginClien
 
   async function attempt(url: string, requestId: string, remainingMs: number): Promise<OriginAnswer> {
     let response: Response;
+    // The signal also bounds the body: when it fires mid-body the read fails, and that is a timeout.
+    const signal = AbortSignal.timeout(Math.max(1, remainingMs));
     try {
-      response = await deps.fetch(url, { headers: { "x-request-id": requestId }, redirect: "manual", signal: AbortSignal.timeout(remainingMs) });
+      response = await deps.fetch(url, { headers: { "x-request-id": requestId }, redirect: "manual", signal });
     } catch (cause) {
       const name = (cause as Error)?.name;
       if (name === "TimeoutError" || name === "AbortError") {
@@ -111,7 +121,7 @@ export function createOriginClient(config: OriginClientConfig, deps: OriginClien
       if (error instanceof EdgecacheError && error.code === "value_too_large") {
         throw new Attempt("too_large", false, new EdgecacheError("origin_too_large", error.message), false);
       }
-      if (error instanceof EdgecacheError && error.code === "body_timeout") {
+      if (signal.aborted || (error instanceof EdgecacheError && error.code === "body_timeout")) {
         throw new Attempt("timeout", false, new EdgecacheError("origin_timeout", `Cannot load the key as the origin must send its body within ${config.timeoutMs}ms: current body is still arriving`));
       }
       throw new Attempt("unreachable", false, new EdgecacheError("origin_unreachable", "Cannot load the key as the origin's body must arrive whole: current connection broke"));
@@ -121,6 +131,8 @@ export function createOriginClient(config: OriginClientConfig, deps: OriginClien
   return {
     breakerState: () => breaker.state(),
     async fetch(key, requestId) {
+      // Before any slot is taken: a refused key must not hold a concurrency slot or the half-open probe.
+      const url = originUrl(config.url, key);
       const started = deps.now();
       const finish = (outcome: OriginOutcome) => deps.onCall?.(outcome, (deps.now() - started) / 1000);
       // The cap is checked first so a refused call never takes the breaker's half-open probe slot.
@@ -133,7 +145,6 @@ export function createOriginClient(config: OriginClientConfig, deps: OriginClien
         throw new EdgecacheError("origin_circuit_open", "Cannot load the key as the origin's circuit breaker must be closed: current state is open");
       }
       active++;
-      const url = originUrl(config.url, key);
       const deadline = started + config.timeoutMs;
       try {
         for (let tries = 0; ; tries++) {

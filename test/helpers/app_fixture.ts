@@ -15,8 +15,10 @@ import { createHybridClock } from "../../src/core/hybrid_clock.ts";
 import { createStore, type Store } from "../../src/core/store.ts";
 import { formatEtag } from "../../src/core/version.ts";
 import { createAuditLog } from "../../src/obs/audit.ts";
-import { createLogger } from "../../src/obs/logger.ts";
+import { createLogger, type Logger } from "../../src/obs/logger.ts";
 import { createMetrics } from "../../src/obs/metrics.ts";
+import type { ReadThrough } from "../../src/origin/read_through.ts";
+import type { Registry } from "prom-client";
 
 /** The HS256 secret every fixture is configured with (40 bytes). */
 export const TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqr";
@@ -50,6 +52,22 @@ export interface FixtureOptions {
   startMs?: number;
   /** deps.readiness. @default ready, with store, peers, persistence and origin_breaker checks */
   readiness?: () => Readiness;
+  /**
+   * Builds deps.readThrough from the fixture's own store, metrics registry, logger and fake clock
+   * (e.g. with `setupOrigin`). When given, the store retains stale entries for
+   * max(EDGECACHE_STALE_WHILE_REVALIDATE, EDGECACHE_STALE_IF_ERROR), as the node does.
+   * @default no read-through
+   */
+  readThrough?: (parts: FixtureParts) => ReadThrough;
+}
+
+/** The fixture's real dependencies, handed to `FixtureOptions.readThrough`. */
+export interface FixtureParts {
+  config: Config;
+  store: Store;
+  registry: Registry;
+  log: Logger;
+  now: () => number;
 }
 
 /** Request init plus a bearer token to send. */
@@ -113,7 +131,11 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   const logLines: string[] = [];
   const log = createLogger({ level: config.log.level, nodeId: config.cluster.nodeId, destination: { write: (line: string) => void logLines.push(line) } });
   const clock = createHybridClock({ nodeId: config.cluster.nodeId, now });
-  const store = createStore(config.store, { now, random: Math.random, clock });
+  // As the node does with an origin: keep expired entries while a stale window may serve them.
+  const storeConfig = options.readThrough === undefined
+    ? config.store
+    : { ...config.store, retainStaleMs: Math.max(config.origin.staleWhileRevalidateMs, config.origin.staleIfErrorMs) };
+  const store = createStore(storeConfig, { now, random: Math.random, clock });
   const material = await importKeyMaterial(config.auth);
   const verifier = createTokenVerifier(material, { issuer: config.auth.issuer, audience: config.auth.audience }, now);
   const metrics = createMetrics(store, { collectProcess: false });
@@ -137,6 +159,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     readiness,
     node: { id: config.cluster.nodeId, startedAt: now(), runtime: "test", version: "0.0.0-test" },
     maxInflight: options.maxInflight,
+    readThrough: options.readThrough?.({ config, store, registry: metrics.registry, log, now }),
   });
   // As the node does: the in-flight gauge reads the app's own count at scrape time.
   metrics.trackInflight(handle.inflight);

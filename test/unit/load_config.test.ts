@@ -43,9 +43,14 @@ describe("loadConfig() defaults", () => {
     assert.deepEqual(config.auth, { jwtSecret: undefined, jwtPublicKey: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined });
     assert.deepEqual(config.cluster, {
       nodeId: "test-host",
+      name: "edgecache",
       peerListen: { host: "127.0.0.1", port: 7070 },
+      peerAdvertise: "127.0.0.1:7070",
       peers: [],
       replicas: 2,
+      heartbeatMs: 500,
+      failureTimeoutMs: 3_000,
+      peerTimeoutMs: 2_000,
       tlsCert: undefined,
       tlsKey: undefined,
       tlsCa: undefined,
@@ -288,13 +293,21 @@ describe("loadConfig() cross-checks", () => {
   });
 });
 
-describe("loadConfig() refusals of this build", () => {
-  test("loadConfig() refuses cluster mode when peers are set and EDGECACHE_MODE is not local", () => {
-    assert.deepEqual(variablesOf(loadConfig({ EDGECACHE_PEERS: "10.0.0.2:7070" }, HOST)), ["EDGECACHE_MODE"]);
+describe("loadConfig() cluster and refusals", () => {
+  test("loadConfig() requires the three TLS files when peers make it a cluster", () => {
+    assert.deepEqual(variablesOf(loadConfig({ EDGECACHE_PEERS: "10.0.0.2:7070" }, HOST)).sort(), ["EDGECACHE_TLS_CA", "EDGECACHE_TLS_CERT", "EDGECACHE_TLS_KEY"]);
   });
 
-  test("loadConfig() refuses an explicit EDGECACHE_MODE=cluster", () => {
-    assert.deepEqual(variablesOf(loadConfig({ EDGECACHE_MODE: "cluster" }, HOST)), ["EDGECACHE_MODE"]);
+  test("loadConfig() requires TLS for an explicit EDGECACHE_MODE=cluster and accepts it with TLS", () => {
+    assert.equal(variablesOf(loadConfig({ EDGECACHE_MODE: "cluster" }, HOST)).length, 3);
+    const config = ok(loadConfig({ EDGECACHE_MODE: "cluster", EDGECACHE_TLS_CERT: "/c.pem", EDGECACHE_TLS_KEY: "/k.pem", EDGECACHE_TLS_CA: "/ca.pem" }, HOST));
+    assert.equal(config.mode, "cluster");
+  });
+
+  test("loadConfig() requires EDGECACHE_PEER_ADVERTISE when the peer link listens on a wildcard", () => {
+    const tls = { EDGECACHE_TLS_CERT: "/c.pem", EDGECACHE_TLS_KEY: "/k.pem", EDGECACHE_TLS_CA: "/ca.pem", EDGECACHE_PEERS: "10.0.0.2:7070" };
+    assert.deepEqual(variablesOf(loadConfig({ ...tls, EDGECACHE_PEER_LISTEN: "0.0.0.0:7070" }, HOST)), ["EDGECACHE_PEER_ADVERTISE"]);
+    assert.equal(ok(loadConfig({ ...tls, EDGECACHE_PEER_LISTEN: "0.0.0.0:7070", EDGECACHE_PEER_ADVERTISE: "10.0.0.1:7070" }, HOST)).cluster.peerAdvertise, "10.0.0.1:7070");
   });
 
   test("loadConfig() refuses EDGECACHE_DATA_DIR", () => {
