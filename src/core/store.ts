@@ -100,6 +100,8 @@ export interface Store {
   peek(key: string): StoredEntry | undefined;
   /** The retained entry, fresh or stale, without counting or touching it (for explain). */
   inspect(key: string): StoredEntry | undefined;
+  /** True when `key` was written, deleted or flushed at or after `sinceMs` (wall clock). */
+  changedSince(key: string, sinceMs: number): boolean;
   /** Stores a value under a new version. Throws `PreconditionFailed` or `value_too_large`; on throw nothing changed. */
   put(key: string, input: PutInput, preconditions?: Preconditions): { created: boolean; entry: StoredEntry };
   /** Removes a key; true if a fresh entry was removed. Throws `PreconditionFailed`; on throw nothing changed. */
@@ -119,6 +121,13 @@ export interface Store {
   applyDelete(key: string, version: Version): boolean;
   /** A snapshot of every retained entry, for snapshots and rebalancing. */
   entries(): Array<[string, StoredEntry]>;
+  /** Recent deletes as [key, version], for rebalancing (so a moved key's delete moves too). */
+  recentDeletes(): Array<[string, Version]>;
+  /**
+   * Drops a key this node no longer owns after handing it off: no tombstone and no change
+   * event, like an eviction (the data lives on at its owners).
+   */
+  discard(key: string): void;
   /** Reclaims up to `limit` expired entries; returns how many. Called periodically by the node. */
   sweepExpired(limit: number): number;
   /** Current figures. */
@@ -235,6 +244,13 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
     },
     peek: (key) => fresh(key, table.peek(key)),
     inspect: (key) => retained(key, table.peek(key), deps.now()),
+    changedSince(key, sinceMs) {
+      // A version's clock is wall milliseconds * 1024, so a change's time can be read off it.
+      const floor = { hlc: sinceMs * 1024, node: 0 };
+      const entry = table.peek(key);
+      if (entry !== undefined && compareVersions(entry.version, floor) >= 0) return true;
+      return compareVersions(flushedAt, floor) >= 0 || tombstones.covers(key, floor);
+    },
     put(key, input, preconditions) {
       const now = deps.now();
       const size = entrySize(utf8Length(key), input.value, input.contentType, input.tags);
@@ -246,7 +262,8 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
           `Cannot store the value as an entry must fit in EDGECACHE_MAX_BYTES (${config.maxBytes}): current size is ${size}`,
         );
       }
-      const previous = replaced !== undefined && !isExpired(replaced, now) ? replaced : undefined;
+      // A remembered origin 404 is an absence: it neither satisfies If-Match nor trips If-None-Match: *.
+      const previous = replaced !== undefined && !isExpired(replaced, now) && replaced.negative !== true ? replaced : undefined;
       checkPreconditions(previous, preconditions);
       const entry: StoredEntry = {
         value: input.value,
@@ -264,7 +281,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
     delete(key, preconditions) {
       const now = deps.now();
       const kept = retained(key, table.peek(key), now);
-      const entry = kept !== undefined && !isExpired(kept, now) ? kept : undefined;
+      const entry = kept !== undefined && !isExpired(kept, now) && kept.negative !== true ? kept : undefined;
       checkPreconditions(entry, preconditions);
       // A stale copy goes too: a deleted key must not come back as stale-if-error.
       deleteAt(key, kept, deps.clock.tick());
@@ -307,6 +324,11 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       if (compareVersions(version, flushedAt) <= 0 || tombstones.covers(key, version)) return false;
       deleteAt(key, current, version);
       return current !== undefined;
+    },
+    recentDeletes: () => tombstones.entries(),
+    discard(key) {
+      const entry = table.peek(key);
+      if (entry !== undefined) remove(key, entry);
     },
     entries() {
       const now = deps.now();

@@ -72,14 +72,17 @@ export function createOriginLoader(store: Store, origin: OriginClient, config: R
       if (existing !== undefined) return existing.negative ? { kind: "absent", stored: false } : { kind: "value", entry: existing, stored: false };
       const started = now();
       const answer = await origin.fetch(key, requestId);
-      const current = store.peek(key);
-      const overtaken = current !== undefined && current.storedAt >= started && !current.negative;
+      // A client write, delete, invalidation or flush during the fetch is newer than what the
+      // origin said when asked: the fetched answer is served to its waiters but not stored.
+      const overtaken = store.changedSince(key, started);
       if (answer.status === 404) {
         const remember = config.negativeTtlMs > 0 && answer.freshness.storable && !overtaken;
         if (remember) store.put(key, { value: new Uint8Array(0), contentType: "", tags: [], ttlMs: config.negativeTtlMs, negative: true });
         return { kind: "absent", stored: remember };
       }
-      const ttlMs = Math.min(answer.freshness.ttlMs ?? config.defaultTtlMs, config.maxTtlMs);
+      // With no freshness from the origin and no default TTL, keep it at most EDGECACHE_MAX_TTL:
+      // "no expiry" is for values clients put, not for copies of someone else's data.
+      const ttlMs = Math.min(answer.freshness.ttlMs ?? (config.defaultTtlMs || config.maxTtlMs), config.maxTtlMs);
       // max-age=0 means "do not reuse": serve it to the waiting requests, keep nothing.
       const storable = answer.freshness.storable && (answer.freshness.ttlMs === undefined || answer.freshness.ttlMs > 0) && !overtaken;
       const input = { value: answer.body, contentType: answer.contentType, tags: [] as string[], ttlMs };

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import process from "node:process";
+import { createTlsTransport } from "./node_tls.ts";
 import type { HttpServer, Runtime } from "./runtime.ts";
 
 // Typed loosely on purpose: this file is type-checked by Deno too, which has no Bun types.
@@ -33,6 +34,7 @@ export const bunRuntime: Runtime = {
       },
     };
   },
+  tlsTransport: (credentials) => createTlsTransport(credentials),
   onShutdownSignal(handler) {
     process.on("SIGTERM", () => handler("SIGTERM"));
     process.on("SIGINT", () => handler("SIGINT"));

@@ -1,3 +1,4 @@
+import { createTlsTransport } from "./node_tls.ts";
 import type { HttpServer, Runtime } from "./runtime.ts";
 
 // Typed loosely on purpose: this file is bundled by Bun too, which has no Deno types.
@@ -46,6 +47,7 @@ export const denoRuntime: Runtime = {
       },
     };
   },
+  tlsTransport: (credentials) => createTlsTransport(credentials),
   onShutdownSignal(handler) {
     Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => handler("SIGINT"));

@@ -4,6 +4,8 @@
  * (test/unit/runtime_boundary.test.ts enforces that).
  */
 
+import type { TlsCredentials, Transport } from "../cluster/transport.ts";
+
 /** Per-connection facts the runtime knows about a request. */
 export interface ConnectionInfo {
   /** The client's IP address, or "unknown". */
@@ -52,6 +54,8 @@ export interface Runtime {
   hostname(): string;
   /** Starts an HTTP server. */
   serve(options: ServeOptions): Promise<HttpServer>;
+  /** The mutual-TLS transport of peer links (node:tls on both runtimes; Deno's listenTls cannot ask for client certificates). */
+  tlsTransport(credentials: TlsCredentials): Transport;
   /** Calls `handler` once per SIGTERM or SIGINT. */
   onShutdownSignal(handler: (signal: "SIGTERM" | "SIGINT") => void): void;
   /** Reads a UTF-8 file. */
