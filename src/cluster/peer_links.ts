@@ -74,7 +74,6 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   let listener: { close(): Promise<void> } | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
-  let pingId = 0;
 
   const breakerFor = (node: string) => {
     let breaker = breakers.get(node);
@@ -123,6 +122,8 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         return;
       case "req": {
         const from = link.nodeId;
+        // The client's request id travels on the frame, so one request can be followed across nodes.
+        log.debug({ peer: from, op: frame.op.op, requestId: frame.rid }, "peer request");
         deps.onRequest(from, frame.op, frame.rid).then(
           (body) => !link.closed && send(link, { t: "res", id: frame.id, ok: true, body }),
           (error) => {
@@ -223,7 +224,6 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         send(link, { t: "ping", id: deps.now(), members: membership.gossip() });
       } catch { /* a full or closed link is dealt with by its own close */ }
     }
-    pingId++;
   }
 
   return {
