@@ -51,7 +51,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvS
         access.deny(c, "invalidate", "prefix", new AccessDenied("prefix_denied", "Cannot invalidate the prefix as it must lie within the token's prefixes: current prefix does not"));
       }
       invalidated = await kv.invalidate({ prefix: parsed.data.prefix }, prefixes, c.get("requestId"));
-      audit(c, "invalidate.prefix", "prefix");
+      audit(c, "invalidate.prefix", parsed.data.prefix.slice(0, 256));
     } else {
       invalidated = await kv.invalidate({ tags: parsed.data.tags }, prefixes, c.get("requestId"));
       audit(c, "invalidate.tags", parsed.data.tags.join(",").slice(0, 256));

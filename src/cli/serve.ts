@@ -20,7 +20,7 @@ export async function serveCommand(ctx: CliContext): Promise<number> {
     const message = (error as Error).message;
     ctx.runtime.writeStderr(`edgecache: cannot start: ${message}\n`);
     // Bad key material (a wrong PEM, an unreadable key file) is a configuration problem.
-    return /EDGECACHE_|ENOENT|No such file/.test(message) ? EXIT.usage : EXIT.failure;
+    return /EDGECACHE_|ENOENT|EACCES|EISDIR|No such file|[Pp]ermission denied|Is a directory/.test(message) ? EXIT.usage : EXIT.failure;
   }
   const signal = await signalled.promise;
   try {

@@ -22,9 +22,13 @@ export interface AuditLog {
   record(entry: AuditRecord): void;
 }
 
-/** Audit records as structured log lines marked `audit: true`, so they can be routed apart. */
+/**
+ * Audit records as structured log lines marked `audit: true`, so they can be routed apart. The
+ * audit child logs at info whatever EDGECACHE_LOG_LEVEL says: quieting the logs must not
+ * silently switch off the audit trail.
+ */
 export function createAuditLog(logger: Logger): AuditLog {
-  const audit = logger.child({ audit: true });
+  const audit = logger.child({ audit: true }, { level: "info" });
   return {
     record(entry) {
       audit.info(entry, `audit ${entry.action} ${entry.outcome}`);
