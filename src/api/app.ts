@@ -71,6 +71,8 @@ export function createApp(deps: AppDeps): AppHandle {
   const maxInflight = deps.maxInflight ?? 10_000;
   let inflight = 0;
   let draining = false;
+  // The level is fixed for the node's life; asking pino per request costs a call each time.
+  const debugEnabled = deps.log.isLevelEnabled("debug");
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -96,7 +98,7 @@ export function createApp(deps: AppDeps): AppHandle {
     const elapsed = performance.now() - started;
     deps.metrics.observeRequest(route, method, status, elapsed / 1000);
     if (status >= 500) deps.log.error({ requestId, route, method, status, ms: elapsed }, "request failed");
-    else if (deps.log.isLevelEnabled("debug")) deps.log.debug({ requestId, route, method, status, ms: elapsed }, "request");
+    else if (debugEnabled) deps.log.debug({ requestId, route, method, status, ms: elapsed }, "request");
   });
 
   app.onError((error, c) => {

@@ -1,8 +1,7 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { createRequestMetrics } from "./request_metrics.ts";
 import type { Store } from "../core/store.ts";
 
-/** Latency buckets in seconds: resolve 100 us to 1 s. */
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** What the HTTP layer reports per request, cheap enough for the hot path. */
 export interface Metrics {
@@ -23,19 +22,7 @@ export interface Metrics {
 export function createMetrics(store: Store, options: { collectProcess: boolean }): Metrics {
   const registry = new Registry();
   if (options.collectProcess) collectDefaultMetrics({ register: registry, prefix: "edgecache_" });
-  const requests = new Counter({
-    name: "edgecache_http_requests_total",
-    help: "HTTP requests by route, method and status",
-    labelNames: ["route", "method", "status"] as const,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: "edgecache_http_request_duration_seconds",
-    help: "HTTP request latency by route and method",
-    labelNames: ["route", "method"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
+  const requests = createRequestMetrics(registry);
   const authFailures = new Counter({
     name: "edgecache_auth_failures_total",
     help: "Requests refused by authentication or authorization, by error code",
@@ -72,27 +59,9 @@ export function createMetrics(store: Store, options: { collectProcess: boolean }
     },
   });
 
-  // Label lookups hash their values; binding each combination once keeps the hot path cheap.
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
-  const latencyChildren = new Map<string, ReturnType<typeof latency.labels>>();
   return {
     registry,
-    observeRequest(route, method, status, seconds) {
-      const requestKey = `${route} ${method} ${status}`;
-      let counter = requestChildren.get(requestKey);
-      if (counter === undefined) {
-        counter = requests.labels(route, method, String(status));
-        requestChildren.set(requestKey, counter);
-      }
-      counter.inc();
-      const latencyKey = `${route} ${method}`;
-      let histogram = latencyChildren.get(latencyKey);
-      if (histogram === undefined) {
-        histogram = latency.labels(route, method);
-        latencyChildren.set(latencyKey, histogram);
-      }
-      histogram.observe(seconds);
-    },
+    observeRequest: requests.observe,
     authFailure(code) {
       authFailures.labels(code).inc();
     },

@@ -8,8 +8,8 @@ import type { TlsCredentials, Transport } from "../cluster/transport.ts";
 
 /** Per-connection facts the runtime knows about a request. */
 export interface ConnectionInfo {
-  /** The client's IP address, or "unknown". */
-  remoteAddress: string;
+  /** The client's IP address, or "unknown". May be computed on first read: read it only when needed. */
+  readonly remoteAddress: string;
 }
 
 /** A request handler in the web-standard shape both runtimes serve. */
