@@ -32,6 +32,7 @@ export interface Connection {
 export interface TransportListener {
   /** The port actually bound. */
   readonly port: number;
+  /** Stops accepting new connections; connections already accepted stay open until their owner closes them. */
   close(): Promise<void>;
 }
 

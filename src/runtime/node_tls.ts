@@ -5,13 +5,12 @@
  * that certificates need not name, and the peer link compares the CN with the node id announced in
  * its handshake.
  */
-import { type AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { clearTimeout, setTimeout } from "node:timers";
 import { connect as tlsConnect, createServer, type TLSSocket } from "node:tls";
 import type { Connection, TlsCredentials, Transport, TransportAddress, TransportListener } from "../cluster/transport.ts";
 import { PeerUnavailable } from "../core/errors.ts";
 
-/** A peer that completes no handshake within this time is dropped (slow or hostile clients). */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Idle time before the first TCP keep-alive probe: heartbeats find dead peers first, this is a backstop. */
 const KEEP_ALIVE_DELAY_MS = 30_000;
 /** After close(), a peer that does not finish the graceful shutdown is cut off after this long. */
@@ -76,9 +75,21 @@ function wrap(socket: TLSSocket): Connection {
       if (closed || socket.destroyed) return;
       // end() flushes what was written and sends close_notify; the timer bounds a peer that never answers.
       socket.end();
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref?.();
+      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+      timer.unref();
+      socket.once("close", () => clearTimeout(timer));
     },
   };
+}
+
+/** Tuning of `createTlsTransport`. */
+export interface TlsTransportOptions {
+  /**
+   * A client that has not completed the TLS handshake this long after connecting is dropped, so
+   * silent or slow strangers cannot hold sockets open.
+   * @default 10000
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -87,7 +98,8 @@ function wrap(socket: TLSSocket): Connection {
  * is the peer certificate's subject CN. `connect` rejects with `PeerUnavailable` (code
  * "peer_unavailable") when the peer is unreachable, refuses us or does not finish the handshake in time.
  */
-export function createTlsTransport(credentials: TlsCredentials): Transport {
+export function createTlsTransport(credentials: TlsCredentials, options: TlsTransportOptions = {}): Transport {
+  const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const tlsOptions = {
     key: credentials.key,
     cert: credentials.cert,
@@ -97,7 +109,7 @@ export function createTlsTransport(credentials: TlsCredentials): Transport {
 
   return {
     listen(address: TransportAddress, onConnection: (connection: Connection) => void): Promise<TransportListener> {
-      const server = createServer({ ...tlsOptions, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+      const server = createServer({ ...tlsOptions, requestCert: true, rejectUnauthorized: true, handshakeTimeout });
       server.on("secureConnection", (socket: TLSSocket) => {
         // rejectUnauthorized already refuses bad client certificates; this guards the guarantee itself.
         if (socket.authorized !== true || peerCommonName(socket) === undefined) {
@@ -106,6 +118,7 @@ export function createTlsTransport(credentials: TlsCredentials): Transport {
         }
         onConnection(wrap(socket));
       });
+      // Bun 1.4 and Deno 2.9 leave a socket whose handshake timed out open: close it here.
       server.on("tlsClientError", (_error: Error, socket: Socket) => socket.destroy());
       return new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -115,12 +128,9 @@ export function createTlsTransport(credentials: TlsCredentials): Transport {
           const port = (server.address() as AddressInfo).port;
           resolve({
             port,
-            close: () =>
-              new Promise<void>((done) => {
-                // Stops accepting at once; connections already handed out stay open for their owner.
-                server.close();
-                done();
-              }),
+            // Stops accepting at once; connections already handed out stay open for their owner.
+            // (Waiting for server.close's callback would wait for every one of them to end.)
+            close: async () => void server.close(),
           });
         });
       });
@@ -146,7 +156,7 @@ export function createTlsTransport(credentials: TlsCredentials): Transport {
           checkServerIdentity: () => undefined,
         });
         const timer = setTimeout(() => fail(`complete the TLS handshake within ${timeoutMs}ms`), timeoutMs);
-        socket.once("error", (error: Error) => fail(`accept a TLS connection: ${error.message}`, error));
+        socket.on("error", (error: Error) => fail(`accept a TLS connection: ${error.message}`, error));
         socket.once("close", () => fail("keep the connection open during the handshake"));
         socket.once("secureConnect", () => {
           if (settled) return;
