@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { EdgecacheError } from "../core/errors.ts";
 import { createLocalKv } from "../kv/kv_service.ts";
+import { createLogSampler } from "../obs/log_sampler.ts";
 import { createAccessControl } from "./access.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps): AppHandle {
   let draining = false;
   // The level is fixed for the node's life; asking pino per request costs a call each time.
   const debugEnabled = deps.log.isLevelEnabled("debug");
+  const failureLines = createLogSampler(20, deps.now);
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -97,7 +99,10 @@ export function createApp(deps: AppDeps): AppHandle {
     const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : "OTHER";
     const elapsed = performance.now() - started;
     deps.metrics.observeRequest(route, method, status, elapsed / 1000);
-    if (status >= 500) deps.log.error({ requestId, route, method, status, ms: elapsed }, "request failed");
+    if (status >= 500) {
+      const suppressed = failureLines.admit();
+      if (suppressed >= 0) deps.log.error({ requestId, route, method, status, ms: elapsed, suppressed }, "request failed");
+    }
     else if (debugEnabled) deps.log.debug({ requestId, route, method, status, ms: elapsed }, "request");
   });
 
