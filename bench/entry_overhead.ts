@@ -10,9 +10,10 @@
  *   bun bench/entry_overhead.ts [--n=200000,1000000] [--only=store-lru,map]
  *   deno run -A --v8-flags=--expose-gc bench/entry_overhead.ts [...]
  *
- * "heap" is heapUsed + external from `process.memoryUsage()`: on Deno (V8) a 100-byte
- * ArrayBuffer's bytes live outside the JS heap and are only counted in `external`; on Bun
- * (JSC) small typed arrays live in the GC heap. "rss" is the resident-set delta, which also
+ * "heap" is what the engine reports via `process.memoryUsage()`: on Deno (V8) heapUsed +
+ * external, since a 100-byte ArrayBuffer's bytes live outside the JS heap and only show in
+ * `external`; on Bun (JSC) heapUsed alone, which already includes `external` (JSC's "extra
+ * memory"), and small typed arrays live in the GC heap. "rss" is the resident-set delta, which also
  * sees allocator slack and bookkeeping the engines do not report (and GC headroom), so it is
  * noisier but closer to what the OS charges.
  */
@@ -36,15 +37,15 @@ interface Holder {
   fill(n: number): { keep: unknown; count: number };
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /**
- * A fresh, flat string equal to `text`, as a request parser would produce. String
- * concatenation would give rope/cons strings whose layout is not what a server holds.
+ * A fresh, flat string equal to `text`, as a request parser would produce. Concatenation could
+ * give rope/cons strings whose layout is not what a server holds, and a TextDecoder round trip
+ * would churn the malloc heap (and so RSS) with a garbage buffer per string.
  */
 function fresh(text: string): string {
-  return decoder.decode(encoder.encode(text));
+  const codes: number[] = new Array(text.length);
+  for (let i = 0; i < text.length; i++) codes[i] = text.charCodeAt(i);
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** 12-byte keys: "key:" + 8 digits. */
@@ -127,6 +128,7 @@ const HOLDERS: Record<string, Holder> = {
 
 const g = globalThis as any;
 const runtime = g.Bun ? "bun" : "Deno" in g ? "deno" : "other";
+const heapMetric = runtime === "bun" ? "heapUsed" : "heapUsed + external";
 const runtimeVersion = g.Bun ? `bun ${g.Bun.version}` : "Deno" in g ? `deno ${g.Deno.version.deno} (v8 ${g.Deno.version.v8})` : "unknown";
 
 function fullGc(): boolean {
@@ -142,16 +144,20 @@ function fullGc(): boolean {
   return false;
 }
 
-function readMemory(): { heap: number; rss: number; heapUsed: number; external: number } {
+/**
+ * Engine-reported bytes: JSC's heapUsed already includes its "extra memory" (off-heap buffers
+ * and string storage, also shown as `external`), V8's heapUsed excludes `external`.
+ */
+function readMemory(): { heap: number; rss: number } {
   const m = process.memoryUsage();
-  return { heap: m.heapUsed + m.external, rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+  return { heap: runtime === "bun" ? m.heapUsed : m.heapUsed + m.external, rss: m.rss };
 }
 
 interface Measurement {
   holder: string;
   n: number;
   gc: boolean;
-  /** Bytes per entry: Δ(heapUsed + external) / n. */
+  /** Bytes per entry: Δheap / n (see readMemory). */
   heapPerEntry: number;
   /** Bytes per entry: Δrss / n. */
   rssPerEntry: number;
@@ -217,7 +223,9 @@ function main(): void {
     for (const name of names) {
       const [command, args] = childCommand([`--child=${name}`, `--n=${n}`]);
       const out = spawnSync(command, args, { encoding: "utf8", maxBuffer: 1 << 20 });
-      if (out.status !== 0) throw new Error(`child ${name} n=${n} failed: ${out.stderr}`);
+      if (out.status !== 0) {
+        throw new Error(`child ${name} n=${n} failed (status ${out.status}, signal ${out.signal}): ${out.error ?? out.stderr}`);
+      }
       const line = out.stdout.trim().split("\n").pop() as string;
       const m = JSON.parse(line) as Measurement;
       if (!m.gc) console.error(`warning: no manual GC on ${runtime}; run deno with --v8-flags=--expose-gc`);
@@ -229,19 +237,34 @@ function main(): void {
   const maxStoreHeapOverhead = Math.max(...storeRows.map((r) => r.heapOverhead));
   const suggested = Math.ceil(maxStoreHeapOverhead / 8) * 8;
 
-  console.log(`runtime: ${runtimeVersion}; keys ${KEY_BYTES} B, values ${VALUE_BYTES} B; current ENTRY_OVERHEAD_BYTES = ${ENTRY_OVERHEAD_BYTES}`);
+  console.log(
+    `runtime: ${runtimeVersion}; heap = ${heapMetric}; keys ${KEY_BYTES} B, values ${VALUE_BYTES} B; current ENTRY_OVERHEAD_BYTES = ${ENTRY_OVERHEAD_BYTES}`,
+  );
   console.log("holder               n          heap/entry  rss/entry  counted  heap overhead  rss overhead  fill ms");
   for (const r of results) {
     console.log(
-      `${r.holder.padEnd(20)} ${String(r.n).padEnd(10)} ${r.heapPerEntry.toFixed(1).padStart(10)} ${r.rssPerEntry.toFixed(1).padStart(10)} ${
-        String(r.countedBytes).padStart(8)
-      } ${r.heapOverhead.toFixed(1).padStart(14)} ${r.rssOverhead.toFixed(1).padStart(13)} ${String(r.fillMs).padStart(8)}`,
+      `${r.holder.padEnd(20)} ${String(r.n).padEnd(10)} ${r.heapPerEntry.toFixed(1).padStart(10)} ${
+        r.rssPerEntry.toFixed(1).padStart(10)
+      } ${String(r.countedBytes).padStart(8)} ${r.heapOverhead.toFixed(1).padStart(14)} ${r.rssOverhead.toFixed(1).padStart(13)} ${
+        String(r.fillMs).padStart(8)
+      }`,
     );
   }
   console.log(
     `store overhead per entry (max over store rows, heap-based): ${maxStoreHeapOverhead.toFixed(1)} B -> rounded up to 8: ${suggested} B`,
   );
-  console.log(JSON.stringify({ bench: "entry_overhead", runtime: runtimeVersion, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, results, maxStoreHeapOverhead, suggested }));
+  console.log(
+    JSON.stringify({
+      bench: "entry_overhead",
+      runtime: runtimeVersion,
+      heapMetric,
+      keyBytes: KEY_BYTES,
+      valueBytes: VALUE_BYTES,
+      results,
+      maxStoreHeapOverhead,
+      suggested,
+    }),
+  );
 }
 
 main();

@@ -23,12 +23,13 @@ export interface StoredEntry {
 /**
  * Measured bytes of memory one entry costs beyond its key, value, content type and tags: the
  * entry and version objects, the Uint8Array and ArrayBuffer objects, the string headers, the
- * table's slot and the expiry-index node. `bench/entry_overhead.ts` fills a store
- * with 200k and 1M entries (12-byte keys, 100-byte values) and divides the engine-reported heap
- * growth by the entry count: the largest figure over LRU/LFU, with and without a TTL, was 594 B
- * on Deno 2.9.6 (V8 heapUsed + external) and 450 B on Bun 1.4.5 (JSC heapUsed), so the larger,
- * rounded up to a multiple of 8, is used (see bench/RESULTS.md). RSS grows faster still on Deno
- * (allocator and ArrayBuffer bookkeeping V8 does not report), so the cap bounds heap, not RSS.
+ * table's slot and the expiry-index node. `bench/entry_overhead.ts` fills a store with 200k and
+ * 1M entries (12-byte keys, 100-byte values) and divides the engine-reported heap growth by the
+ * entry count; the largest figure over LRU/LFU, with and without a TTL, was 594.5 B on Deno 2.9.6
+ * (V8 heapUsed + external) and 450 B on Bun 1.4.5 (JSC heapUsed). The larger, rounded up to a
+ * multiple of 8, is used so the cap is honest on both (see bench/RESULTS.md). It bounds heap, not
+ * RSS: resident memory grows by a further ~200-600 B per entry (allocator slack, and on Deno the
+ * native bookkeeping of each ArrayBuffer, which V8 does not report).
  */
 export const ENTRY_OVERHEAD_BYTES = 600;
 
