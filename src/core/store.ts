@@ -134,6 +134,14 @@ export interface Store {
   stats(): StoreStats;
 }
 
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** A copy of `text` that shares no memory with the string it was sliced from. */
+function ownString(text: string): string {
+  return utf8Decoder.decode(utf8Encoder.encode(text));
+}
+
 /** Creates a store with the configured byte cap and eviction policy. */
 export function createStore(config: StoreConfig, deps: StoreDeps): Store {
   const counters: StoreCounters = { hits: 0, misses: 0, evictions: 0, expirations: 0 };
@@ -189,6 +197,8 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
 
   /** The fresh entry for `key`; stale entries stay retained but are not returned. */
   function fresh(key: string, entry: StoredEntry | undefined): StoredEntry | undefined {
+    // The clock is read only for entries that can expire: a miss or an immortal hit needs none.
+    if (entry === undefined || entry.expiresAt === 0) return entry;
     const now = deps.now();
     const kept = retained(key, entry, now);
     return kept === undefined || isExpired(kept, now) ? undefined : kept;
@@ -233,8 +243,14 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       return entry;
     },
     lookup(key) {
+      const found = table.get(key);
+      if (found === undefined || found.expiresAt === 0) {
+        if (found === undefined) counters.misses++;
+        else counters.hits++;
+        return found === undefined ? undefined : { entry: found, staleMs: 0 };
+      }
       const now = deps.now();
-      const entry = retained(key, table.get(key), now);
+      const entry = retained(key, found, now);
       if (entry === undefined || isExpired(entry, now)) {
         counters.misses++;
         return entry === undefined ? undefined : { entry, staleMs: now - entry.expiresAt };
@@ -252,6 +268,8 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       return compareVersions(flushedAt, floor) >= 0 || tombstones.covers(key, floor);
     },
     put(key, input, preconditions) {
+      // The key may be a slice of the request's URL; a private copy keeps the URL collectable.
+      key = ownString(key);
       const now = deps.now();
       const size = entrySize(utf8Length(key), input.value, input.contentType, input.tags);
       // A write replaces a stale entry as well as a fresh one; only fresh ones count for preconditions.
