@@ -7,12 +7,14 @@ import type { AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
 import { registerAdminRoutes } from "./routes_admin.ts";
 import { registerKvRoutes } from "./routes_kv.ts";
+import { registerBatchRoute } from "./routes_batch.ts";
 import { createRequestIds } from "./request_id.ts";
 
 /** Methods each path accepts, for 405 answers with an `Allow` header. */
 const ALLOWED_METHODS: ReadonlyArray<[path: string, allow: string]> = [
   ["/v1/kv/*", "GET, HEAD, PUT, DELETE"],
   ["/v1/invalidate", "POST"],
+  ["/v1/batch", "POST"],
   ["/v1/admin/stats", "GET, HEAD"],
   ["/v1/admin/cluster", "GET, HEAD"],
   ["/v1/admin/config", "GET, HEAD"],
@@ -35,6 +37,8 @@ function routeName(path: string): string {
   switch (path) {
     case "/v1/invalidate":
       return "invalidate";
+    case "/v1/batch":
+      return "batch";
     case "/v1/admin/stats":
     case "/v1/admin/cluster":
     case "/v1/admin/config":
@@ -128,6 +132,7 @@ export function createApp(deps: AppDeps): AppHandle {
   const kv = deps.kv ?? createLocalKv(deps.store, deps.readThrough);
   registerKvRoutes(app, { ...deps, kv }, access);
   registerAdminRoutes(app, { ...deps, kv }, access);
+  registerBatchRoute(app, { ...deps, kv }, access);
 
   for (const [path, allow] of ALLOWED_METHODS) {
     app.all(path, () =>

@@ -10,11 +10,9 @@ import { ageSeconds, originFailureStatus, readStatus } from "./cache_headers.ts"
 import { parseEntityTags, writePreconditions } from "./conditional.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
+import { parseContentType, parseTags, parseTtlMs } from "./write_params.ts";
 
 const KV_PREFIX = "/v1/kv/";
-const TAG_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/;
-const MAX_TAGS = 32;
-const MAX_CONTENT_TYPE = 256;
 
 /** The key part of the URL, still percent-encoded, so decoding is ours and canonical. */
 function rawKey(url: string): string {
@@ -25,32 +23,6 @@ function rawKey(url: string): string {
   const start = path + KV_PREFIX.length;
   const query = url.indexOf("?", start);
   return query === -1 ? url.slice(start) : url.slice(start, query);
-}
-
-function parseTtlMs(text: string | undefined, deps: AppDeps): number {
-  if (text === undefined) return deps.config.limits.defaultTtlMs;
-  const maxSeconds = Math.floor(deps.config.limits.maxTtlMs / 1000);
-  if (!/^\d{1,10}$/.test(text) || Number(text) < 1 || Number(text) > maxSeconds) {
-    throw new EdgecacheError("invalid_ttl", `Cannot use ttl as it must be whole seconds from 1 to ${maxSeconds} (EDGECACHE_MAX_TTL): current value is '${text.slice(0, 32)}'`);
-  }
-  return Number(text) * 1000;
-}
-
-function parseTags(text: string | undefined): string[] {
-  if (text === undefined || text === "") return [];
-  const tags = Array.from(new Set(text.split(",").map((tag) => tag.trim())));
-  if (tags.length > MAX_TAGS || !tags.every((tag) => TAG_PATTERN.test(tag))) {
-    throw new EdgecacheError("invalid_tags", `Cannot use tags as they must be at most ${MAX_TAGS} names of 1-128 characters A-Z a-z 0-9 . _ : ~ -: current value is '${text.slice(0, 64)}'`);
-  }
-  return tags;
-}
-
-function parseContentType(text: string | null): string {
-  if (text === null || text === "") return "application/octet-stream";
-  if (text.length > MAX_CONTENT_TYPE || /[\x00-\x1f\x7f]/.test(text)) {
-    throw new EdgecacheError("bad_request", `Cannot store Content-Type as it must be at most ${MAX_CONTENT_TYPE} printable characters: current length is ${text.length}`);
-  }
-  return text;
 }
 
 /** The single value of a query parameter; a repeated parameter is ambiguous and refused. */
@@ -105,7 +77,7 @@ export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvServ
     await access.authenticate(c, "kv.put");
     const key = keyOf(c);
     access.authorize(c, "cache:write", "kv.put", key);
-    const ttlMs = parseTtlMs(singleQuery(c, "ttl"), deps);
+    const ttlMs = parseTtlMs(singleQuery(c, "ttl"), config.limits);
     const tags = parseTags(singleQuery(c, "tags"));
     const contentType = parseContentType(c.req.raw.headers.get("content-type"));
     const preconditions = writePreconditions(c.req.raw.headers);

@@ -70,6 +70,19 @@ function tooLong(bytes: number, max: number): EdgecacheError {
   return new EdgecacheError("key_too_long", `Cannot use the key as it must be at most ${max} bytes (EDGECACHE_MAX_KEY_BYTES): current value is ${bytes}`);
 }
 
+/**
+ * Checks a key that arrives already decoded (in a batch body): 1 to `maxKeyBytes` UTF-8 bytes,
+ * no control characters, no lone surrogates (which have no UTF-8 form). Throws like decodeKey.
+ */
+export function validateKey(key: unknown, maxKeyBytes: number): string {
+  if (typeof key !== "string" || key.length === 0) throw new EdgecacheError("invalid_key", "Cannot use the key as a key must be a non-empty string: current value is not");
+  if (!key.isWellFormed()) throw new EdgecacheError("invalid_key", "Cannot use the key as it must be valid Unicode: current value has a lone surrogate");
+  const bytes = new TextEncoder().encode(key).length;
+  if (bytes > maxKeyBytes) throw tooLong(bytes, maxKeyBytes);
+  if (hasControlCharacter(key)) throw new EdgecacheError("invalid_key", "Cannot use the key as it must not contain control characters: current value does");
+  return key;
+}
+
 /** True when `key` is inside at least one of `prefixes` (an absent list allows every key). */
 export function keyAllowed(key: string, prefixes: readonly string[] | undefined): boolean {
   if (prefixes === undefined) return true;
