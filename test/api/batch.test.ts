@@ -35,7 +35,7 @@ describe("POST /v1/batch", () => {
   test("speaks CBOR with byte values when the request is CBOR", async () => {
     const fx = await createFixture();
     const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
-    const body = encoder.encode({ ops: [{ op: "put", key: "bin", value: new Uint8Array([0, 255, 7]) }, { op: "get", key: "bin" }] });
+    const body = new Uint8Array(encoder.encode({ ops: [{ op: "put", key: "bin", value: new Uint8Array([0, 255, 7]) }, { op: "get", key: "bin" }] }));
     const res = await fx.request("/v1/batch", { method: "POST", token: fx.adminToken, body, headers: { "content-type": "application/cbor" } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/cbor");
