@@ -69,6 +69,19 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
     }
   }
 
+  /**
+   * Refuses, before touching the store, a write that cannot reach `writeQuorum` nodes because too
+   * few are placed (this node is cut off): a refused write must not surface later through handoff.
+   */
+  function ensureQuorumReachable(key: string): void {
+    const needed = placement.writeQuorum(placement.owners(key));
+    const placed = placement.ring().nodes.length;
+    if (placed < needed) {
+      deps.onReplicationShortfall?.();
+      throw new PeerUnavailable(`Cannot accept the write as it must reach ${needed} replicas: current count of live nodes is ${placed}`);
+    }
+  }
+
   const primaryCounter = (allowPrefixes: readonly string[] | undefined) => {
     const allowed = allowedBy(allowPrefixes);
     let primaries = 0;
@@ -93,11 +106,13 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
       return outcome;
     },
     async write(key, input, preconditions, requestId) {
+      ensureQuorumReachable(key);
       const [{ created, entry }] = capture.capture(() => store.put(key, input, preconditions));
       await replicate(key, { op: "apply", entries: [toWire(key, entry)], deletes: [] }, requestId);
       return { created, version: entry.version };
     },
     async remove(key, preconditions, requestId) {
+      ensureQuorumReachable(key);
       const [removed, changes] = capture.capture(() => store.delete(key, preconditions));
       const deletes = changes.flatMap((change) => (change.kind === "delete" ? [deleteToWire(change.key, change.version)] : []));
       await replicate(key, { op: "apply", entries: [], deletes }, requestId);

@@ -15,8 +15,8 @@ import { createRebalancer } from "./rebalancer.ts";
 import { createReplicaHandler } from "./replica_handler.ts";
 import type { Transport } from "./transport.ts";
 
-/** Frames may carry a value plus its metadata, or a handoff batch of a few MiB. */
-const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Frames carry a value plus its metadata, or a handoff batch of a few MiB: at least 16 MiB. */
+const MIN_FRAME_BYTES = 16 * 1024 * 1024;
 /** Bytes that may wait for a slow peer before requests to it are refused. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
@@ -84,7 +84,8 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       heartbeatMs: config.cluster.heartbeatMs,
       requestTimeoutMs: config.cluster.peerTimeoutMs,
       connectTimeoutMs: Math.max(1000, config.cluster.peerTimeoutMs),
-      maxFrameBytes: MAX_FRAME_BYTES,
+      // The largest value must fit in one frame with room for its key and metadata.
+      maxFrameBytes: Math.max(MIN_FRAME_BYTES, config.limits.maxValueBytes + config.limits.maxKeyBytes + 64 * 1024),
       maxQueuedBytes: MAX_QUEUED_BYTES,
       reconnectBaseMs: 100,
       reconnectCapMs: Math.max(1000, config.cluster.failureTimeoutMs),
@@ -100,6 +101,10 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       random: deps.random,
       onRequest: (from, op, requestId) => handle(from, op, requestId),
       onFrame: metrics.frame,
+      onLinkUp(node) {
+        const requestId = `sync-${self.id}-${++rebalanceSeq}`;
+        rebalancing = rebalancing.then(() => rebalancer.syncTo(node, requestId)).catch((error) => log.warn({ err: error, requestId }, "sync to peer failed"));
+      },
     },
   );
   const rebalancer = createRebalancer({ placement, store, links, log, onMoved: metrics.moved, onPending: metrics.pending });

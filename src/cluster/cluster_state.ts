@@ -13,7 +13,11 @@ export interface Placement {
   owners(key: string): string[];
   /** True when this node is `key`'s primary. */
   isPrimary(key: string): boolean;
-  /** Acknowledgements a write needs so it survives the loss of any one node: min(2, owners). */
+  /**
+   * Acknowledgements a write needs so it survives the loss of any one node: min(2, replicas). Not
+   * capped by the ring's size: a node cut off from the others (a ring of one) must not acknowledge
+   * alone a write whose only copy that node's loss would take.
+   */
   writeQuorum(owners: readonly string[]): number;
 }
 
@@ -31,7 +35,7 @@ export function createPlacement(self: string, replicas: number): Placement {
     },
     owners: (key) => ring.owners(key, replicas),
     isPrimary: (key) => ring.owners(key, 1)[0] === self,
-    writeQuorum: (owners) => Math.min(2, replicas, owners.length),
+    writeQuorum: () => Math.min(2, replicas),
   };
 }
 

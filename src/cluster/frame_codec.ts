@@ -25,8 +25,69 @@ export function encodeFrame(frame: unknown): Uint8Array {
   return out;
 }
 
-/** Decodes one frame body with a fresh decoder, so no state survives between frames. */
+/** Deepest nesting of arrays and maps a frame may use; the protocol itself needs about six. */
+const MAX_DEPTH = 32;
+
+/**
+ * Walks a frame body's CBOR before cbor-x sees any of it, because cbor-x gives meaning to tags
+ * whatever its options say: records (105, 0xdfff, which define structures in module state),
+ * dates, big integers, sets, maps, shared references (cycles) and `RegExp`/`Error` construction.
+ * The encoder above never writes a tag, an indefinite length or a 64-bit integer (it writes
+ * large numbers as floats; cbor-x would hand a 64-bit integer back as a BigInt), so a body is
+ * refused if it has one, nests deeper than MAX_DEPTH, declares more items or bytes than are left, or does not end
+ * where its one value ends (trailing bytes).
+ */
+function checkPlainCbor(body: Uint8Array): void {
+  const refuse = (problem: string, at: number): never => {
+    throw new FrameInvalid(`Cannot decode the frame as it must be plain CBOR (one value, no tags, no indefinite lengths, at most ${MAX_DEPTH} levels deep): current problem is ${problem} at byte ${at}`);
+  };
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  let position = 0;
+  // Items still to read at each open level; the outermost level holds the body's one value.
+  const remaining = [1];
+  while (remaining.length > 0) {
+    if (remaining[remaining.length - 1] === 0) {
+      remaining.pop();
+      continue;
+    }
+    remaining[remaining.length - 1]--;
+    const start = position;
+    if (position >= body.byteLength) refuse("a truncated value", start);
+    const initial = body[position++];
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    const width = info < 24 ? 0 : info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : -1;
+    if (width < 0) refuse(info === 31 ? "an indefinite length" : "a reserved encoding", start);
+    if (body.byteLength - position < width) refuse("a truncated length", start);
+    let argument = info;
+    if (width === 1) argument = body[position];
+    else if (width === 2) argument = view.getUint16(position);
+    else if (width === 4) argument = view.getUint32(position);
+    else if (width === 8) argument = view.getUint32(position) * 2 ** 32 + view.getUint32(position + 4);
+    position += width;
+    const left = body.byteLength - position;
+    if (width === 8 && major <= 1) refuse("a 64-bit integer", start);
+    if (major === 2 || major === 3) {
+      if (argument > left) refuse(`a string of ${argument} bytes with ${left} left`, start);
+      position += argument;
+    } else if (major === 4 || major === 5) {
+      // Every item takes at least one byte, so a count beyond what is left is a lie.
+      const items = major === 4 ? argument : argument * 2;
+      if (items > left) refuse(`${items} items with ${left} bytes left`, start);
+      if (remaining.length > MAX_DEPTH) refuse("nesting too deep", start);
+      remaining.push(items);
+    } else if (major === 6) {
+      refuse(`tag ${argument}`, start);
+    } else if (major === 7 && (info < 20 || info === 24)) {
+      refuse(`simple value ${argument}`, start);
+    }
+  }
+  if (position !== body.byteLength) refuse(`${body.byteLength - position} trailing bytes`, position);
+}
+
+/** Decodes one frame body with a fresh decoder, so no state survives between frames. Throws FrameInvalid. */
 export function decodeFrameBody(body: Uint8Array): unknown {
+  checkPlainCbor(body);
   const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, sequential: false });
   let value: unknown;
   try {

@@ -60,10 +60,17 @@ export class Link {
     return this.#closed;
   }
 
-  /** Sends a frame; throws `overloaded` when too much is already waiting to be sent. */
+  /**
+   * Sends a frame; throws `overloaded` when too much is already waiting to be sent, and
+   * `value_too_large` for a frame the peer would refuse (it would close the link, failing every
+   * other request on it).
+   */
   send(frame: Frame): void {
     if (this.#closed) throw new PeerUnavailable(`Cannot send to ${this.nodeId ?? this.connection.remoteAddress} as the link must be open: current link is closed`);
     const bytes = encodeFrame(frame);
+    if (bytes.byteLength - 4 > this.limits.maxFrameBytes) {
+      throw new EdgecacheError("value_too_large", `Cannot send the ${frame.t} frame as it must be at most ${this.limits.maxFrameBytes} bytes: current size is ${bytes.byteLength - 4}`);
+    }
     if (this.#queued + bytes.byteLength > this.limits.maxQueuedBytes) {
       throw new EdgecacheError("overloaded", `Cannot send to ${this.nodeId} as at most ${this.limits.maxQueuedBytes} bytes may wait: current backlog is ${this.#queued}`);
     }

@@ -40,6 +40,11 @@ export interface PeerLinksDeps {
   onRequest(from: string, op: Op, rid: string): Promise<unknown>;
   /** Observes frames for metrics. */
   onFrame?: (direction: "in" | "out", type: string) => void;
+  /**
+   * Called when a link to `node` becomes its active link: the peer may have restarted (empty) or
+   * missed writes while unreachable without ever being declared down, so it needs a sync.
+   */
+  onLinkUp?: (node: string) => void;
 }
 
 /** The state of the link to one peer, for admin and metrics. */
@@ -68,8 +73,11 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   const { self, membership, log } = deps;
   const links = new Map<string, Link>();
   const breakers = new Map<string, CircuitBreaker>();
-  /** Addresses being dialled or waiting to be, with their retry schedule. */
-  const dialing = new Map<string, { attempt: number; nextAt: number; busy: boolean }>();
+  /**
+   * Addresses being dialled or waiting to be, with their retry schedule and the node a completed
+   * handshake found there (a seed's address need not be the address that node advertises).
+   */
+  const dialing = new Map<string, { attempt: number; nextAt: number; busy: boolean; node?: string }>();
   const seedAddresses = new Set<string>();
   let listener: { close(): Promise<void> } | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -106,16 +114,54 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     links.set(node, link);
     membership.heard(node, link.peerAddress, link.httpAddress);
     log.info({ peer: node, address: link.connection.remoteAddress }, "peer link up");
+    deps.onLinkUp?.(node);
+  }
+
+  /** Sends without throwing; false when the frame could not go out (closed, backed up, too large). */
+  const trySend = (link: Link, frame: Frame): boolean => {
+    try {
+      send(link, frame);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const errorFrame = (id: number, error: unknown): Extract<Frame, { t: "err" }> => {
+    const known = error instanceof EdgecacheError;
+    // The schema caps messages at 2048 characters; a longer one would get the whole link closed.
+    return { t: "err", id, code: known ? error.code : "internal", message: known ? error.message.slice(0, 2048) : "internal error" };
+  };
+
+  /**
+   * Answers a peer's request. Called from a promise callback, so it must not throw: an answer
+   * that cannot go out (too large, link backed up) becomes an error saying why, so the caller
+   * learns it now rather than at its timeout.
+   */
+  function reply(link: Link, frame: Extract<Frame, { t: "res" | "err" }>): void {
+    if (link.closed) return;
+    try {
+      send(link, frame);
+    } catch (error) {
+      if (frame.t === "res") trySend(link, errorFrame(frame.id, error));
+    }
   }
 
   function onFrame(link: Link, frame: Frame): void {
     deps.onFrame?.("in", frame.t);
+    // A stopped node completes no handshake and serves nothing, whatever was under way.
+    if (stopped) return link.close("node stopping");
     if (link.nodeId === undefined) return handshake(link, frame);
-    membership.heard(link.nodeId, link.peerAddress, link.httpAddress);
+    // A member that announced its leave stays left while it hands its keys off over this link;
+    // only a new handshake (a restart) brings it back.
+    if (membership.get(link.nodeId)?.state !== "left") membership.heard(link.nodeId, link.peerAddress, link.httpAddress);
     switch (frame.t) {
       case "ping":
         membership.learn(frame.members);
-        return send(link, { t: "pong", id: frame.id, members: membership.gossip() });
+        // This runs inside the transport's data callback: a pong that cannot be queued (the link
+        // is backed up) is a missed heartbeat, not an exception thrown into the socket.
+        trySend(link, { t: "pong", id: frame.id, members: membership.gossip() });
+        return;
       case "pong":
         membership.learn(frame.members);
         link.rttMs = Math.max(0, deps.now() - frame.id);
@@ -125,11 +171,10 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         // The client's request id travels on the frame, so one request can be followed across nodes.
         log.debug({ peer: from, op: frame.op.op, requestId: frame.rid }, "peer request");
         deps.onRequest(from, frame.op, frame.rid).then(
-          (body) => !link.closed && send(link, { t: "res", id: frame.id, ok: true, body }),
+          (body) => reply(link, { t: "res", id: frame.id, ok: true, body }),
           (error) => {
-            const known = error instanceof EdgecacheError;
-            if (!known) log.warn({ err: error, peer: from, op: frame.op.op, requestId: frame.rid }, "peer request failed");
-            if (!link.closed) send(link, { t: "err", id: frame.id, code: known ? error.code : "internal", message: known ? error.message : "internal error" });
+            if (!(error instanceof EdgecacheError)) log.warn({ err: error, peer: from, op: frame.op.op, requestId: frame.rid }, "peer request failed");
+            reply(link, errorFrame(frame.id, error));
           },
         );
         return;
@@ -202,6 +247,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         throw new Error("handshake timed out");
       }
       slot.attempt = 0;
+      slot.node = link.nodeId;
     } catch (error) {
       slot.attempt++;
       slot.nextAt = deps.now() + backoffDelay(slot.attempt, settings.reconnectBaseMs, settings.reconnectCapMs, deps.random);
@@ -218,8 +264,18 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     const targets = new Set(seedAddresses);
     for (const member of membership.members()) if (member.id !== self.id && member.state !== "left") targets.add(member.peer);
     for (const member of membership.members()) if (links.has(member.id)) targets.delete(member.peer);
-    for (const address of targets) if (address !== self.peer && !linkedAddresses.has(address)) void dial(address);
+    for (const address of targets) {
+      // A seed listed under another address than its node advertises is linked all the same.
+      const reached = dialing.get(address)?.node;
+      if (address !== self.peer && !linkedAddresses.has(address) && !(reached !== undefined && links.has(reached))) void dial(address);
+    }
     for (const link of links.values()) {
+      // A peer silent past failure detection on an open link may sit behind a connection that no
+      // longer delivers (a middlebox forgot it, a half-dead path): close it so both sides dial afresh.
+      if (membership.get(link.nodeId as string)?.state === "down") {
+        link.close("peer silent past the failure timeout");
+        continue;
+      }
       try {
         send(link, { t: "ping", id: deps.now(), members: membership.gossip() });
       } catch { /* a full or closed link is dealt with by its own close */ }

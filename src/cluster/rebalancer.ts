@@ -27,6 +27,12 @@ export interface Rebalancer {
   rebalance(previous: Ring, requestId: string): Promise<{ moved: number; failed: number }>;
   /** Hands every entry to its owners on a ring without this node (graceful leave). */
   handOffAll(requestId: string): Promise<{ moved: number; failed: number }>;
+  /**
+   * Sends `node` every entry and recent delete held here that it owns: a peer whose link comes up
+   * may have restarted empty or missed writes (taken by stand-ins) while it was unreachable but not
+   * yet declared down, which no placement change would repair. Versions decide on arrival.
+   */
+  syncTo(node: string, requestId: string): Promise<{ moved: number; failed: number }>;
 }
 
 type Batch = { entries: WireEntry[]; deletes: Array<[string, number, number]>; bytes: number };
@@ -107,6 +113,15 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       }
       if (result.moved + result.failed > 0) deps.log.info({ moved: result.moved, failed: result.failed, requestId }, "rebalance finished");
       return { moved: result.moved, failed: result.failed };
+    },
+    async syncTo(node, requestId) {
+      const plan = new Map<string, Batch[]>();
+      for (const [key, entry] of store.entries()) if (placement.owners(key).includes(node)) add(plan, node, { entry: toWire(key, entry) });
+      for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(plan, node, { del: deleteToWire(key, version) });
+      if (plan.size === 0) return { moved: 0, failed: 0 };
+      const { moved, failed } = await ship(plan, requestId);
+      deps.log.info({ peer: node, moved, failed, requestId }, "sync to peer finished");
+      return { moved, failed };
     },
     async handOffAll(requestId) {
       const others = placement.ring().nodes.filter((node) => node !== placement.self);
