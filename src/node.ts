@@ -6,11 +6,17 @@ import { createTokenVerifier } from "./auth/token_verifier.ts";
 import { type Config, hasNoAuthKey } from "./config/load_config.ts";
 import { formatAddress } from "./config/units.ts";
 import { createHybridClock } from "./core/hybrid_clock.ts";
-import { createStore } from "./core/store.ts";
+import { createStore, type StoreChange } from "./core/store.ts";
 import { createAuditLog } from "./obs/audit.ts";
 import { createLogger, type Logger } from "./obs/logger.ts";
 import { createMetrics } from "./obs/metrics.ts";
 import { setupOrigin } from "./origin/origin_setup.ts";
+import { setupCluster } from "./cluster/cluster_setup.ts";
+import type { TlsCredentials } from "./cluster/transport.ts";
+import { createLocalKv } from "./kv/kv_service.ts";
+import type { FileSystem } from "./persist/file_system.ts";
+import { setupPersistence } from "./persist/persistence_setup.ts";
+import { nodeFileSystem } from "./runtime/node_fs.ts";
 import type { DestinationStream } from "pino";
 import type { Runtime } from "./runtime/runtime.ts";
 
@@ -26,6 +32,8 @@ export interface NodeOptions {
   collectProcessMetrics?: boolean;
   /** Print the first-run admin token to stderr when no JWT key is configured. @default true */
   announceDevToken?: boolean;
+  /** File system of persistence (tests inject failing ones). @default nodeFileSystem */
+  fileSystem?: FileSystem;
 }
 
 /** A running node. */
@@ -37,6 +45,19 @@ export interface RunningNode {
   readonly ephemeralSecret?: Uint8Array;
   /** Graceful stop: refuse new work, drain in-flight requests within the bound, close. */
   shutdown(reason: string): Promise<void>;
+}
+
+/** Reads the three PEM files of the peer links' mutual TLS. */
+async function readTlsCredentials(runtime: Runtime, config: Config): Promise<TlsCredentials> {
+  const read = (path: string | undefined, name: string) => {
+    if (path === undefined) throw new Error(`Cannot start the cluster as ${name} must be set`);
+    return runtime.readTextFile(path);
+  };
+  return {
+    cert: await read(config.cluster.tlsCert, "EDGECACHE_TLS_CERT"),
+    key: await read(config.cluster.tlsKey, "EDGECACHE_TLS_KEY"),
+    ca: await read(config.cluster.tlsCa, "EDGECACHE_TLS_CA"),
+  };
 }
 
 /** PEM given inline, or a path to a PEM file. */
@@ -52,7 +73,15 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   const clock = createHybridClock({ nodeId: config.cluster.nodeId, now });
   // With an origin, expired entries are kept as long as a stale window may still serve them.
   const retainStaleMs = config.origin.url === undefined ? 0 : Math.max(config.origin.staleWhileRevalidateMs, config.origin.staleIfErrorMs);
-  const store = createStore({ ...config.store, retainStaleMs }, { now, random: Math.random, clock });
+  // Persistence follows the store's changes; it is created once the metrics registry exists.
+  let recordChange = (_change: StoreChange): void => {};
+  // The cluster watches changes too, to replicate exactly what its coordinator's writes did.
+  let observeCluster = (_change: StoreChange): void => {};
+  const onChange = (change: StoreChange) => {
+    recordChange(change);
+    observeCluster(change);
+  };
+  const store = createStore({ ...config.store, retainStaleMs }, { now, random: Math.random, clock, onChange });
 
   let ephemeralSecret: Uint8Array | undefined;
   let auth = { ...config.auth, jwtPublicKey: await resolvePem(runtime, config.auth.jwtPublicKey) };
@@ -75,14 +104,43 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     // An open breaker degrades reads of missing keys, but the node still serves what it holds.
     return state === "closed" ? { status: "ok", detail: "closed" } : { status: "degraded", detail: state };
   };
+  // --- persistence (issue 5): recovery runs after the server listens; until it ends /readyz is 503 and /v1/ gets 503 not_ready.
+  const persistence = setupPersistence(config, {
+    store,
+    clock,
+    registry: metrics.registry,
+    log,
+    now,
+    random: Math.random,
+    fetch: globalThis.fetch,
+    fs: options.fileSystem ?? nodeFileSystem,
+  });
+  recordChange = persistence.record;
+  // --- end persistence
+  // --- cluster (issue 4): routing, replication and rebalancing over mutual-TLS peer links.
+  const localKv = createLocalKv(store, origin?.readThrough);
+  const cluster = config.mode === "cluster"
+    ? setupCluster(config, {
+      store,
+      local: localKv,
+      transport: runtime.tlsTransport(await readTlsCredentials(runtime, config)),
+      registry: metrics.registry,
+      log,
+      now,
+      random: Math.random,
+      httpAddress: formatAddress(config.listen),
+    })
+    : undefined;
+  if (cluster !== undefined) observeCluster = cluster.observe;
+  // --- end cluster
   let draining = false;
   const readiness = (): Readiness => ({
-    ready: !draining,
+    ready: !draining && !persistence.recovering(),
     checks: {
       store: { status: "ok", detail: `${store.stats().entries} entries` },
       shutdown: draining ? { status: "down", detail: "draining for shutdown" } : { status: "ok" },
-      peers: { status: "disabled", detail: "local-only mode" },
-      persistence: { status: "disabled", detail: "EDGECACHE_DATA_DIR not set" },
+      peers: cluster?.readiness() ?? { status: "disabled", detail: "local-only mode" },
+      persistence: persistence.check(),
       origin_breaker: originCheck(),
     },
   });
@@ -97,6 +155,8 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     now,
     readiness,
     readThrough: origin?.readThrough,
+    kv: cluster?.kv ?? localKv,
+    cluster: cluster?.view,
     node: { id: config.cluster.nodeId, startedAt, runtime: runtime.name, version: runtime.version },
   });
 
@@ -105,15 +165,17 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   const server = await runtime.serve({
     hostname: config.listen.host,
     port: config.listen.port,
-    fetch: (request, info) => app.fetch(request, info),
+    fetch: (request, info) => persistence.gate(request) ?? app.fetch(request, info),
     // readBoundedBody enforces the value limit with the contract's JSON error while streaming;
     // the runtime's own limit (a bare 413 with no body) is only a backstop far above it.
     maxRequestBodyBytes: Math.max(config.limits.maxValueBytes * 2, 64 * 1024 * 1024),
     idleTimeoutSeconds: Math.ceil(config.limits.idleTimeoutMs / 1000),
   });
+  if (cluster !== undefined) await cluster.start();
   const sweeper = setInterval(() => store.sweepExpired(SWEEP_BATCH), SWEEP_INTERVAL_MS);
   const url = `http://${formatAddress({ host: config.listen.host, port: server.port })}`;
   log.info({ url, mode: config.mode, runtime: runtime.name, eviction: config.store.eviction, maxBytes: config.store.maxBytes }, "edgecache listening");
+  void persistence.recover();
 
   if (ephemeralSecret !== undefined) {
     log.warn("no JWT key configured: generated an ephemeral HS256 secret for this run only (loopback listen address)");
@@ -139,6 +201,9 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
         if (inflight() > 0) log.warn({ inflight: inflight() }, "shutdown timeout reached with requests in flight; closing them");
         clearInterval(sweeper);
         await server.close();
+        await persistence.shutdown(config.shutdownTimeoutMs);
+        // In a cluster: tell peers, hand every key to its next owners, then close the links.
+        if (cluster !== undefined) await cluster.leave(`leave-${config.cluster.nodeId}`);
         log.info("shutdown complete");
         await new Promise<void>((resolve) => log.flush(() => resolve()));
       })();

@@ -1,5 +1,5 @@
 import type { EvictionPolicy } from "../core/store.ts";
-import { type EnvName, envSchema } from "./schema.ts";
+import { type EnvName, envSchema, type FsyncSetting } from "./schema.ts";
 import { type Address, formatAddress, isLoopback } from "./units.ts";
 
 /** The validated, typed and frozen configuration of one node. Each component takes its slice. */
@@ -36,7 +36,14 @@ export interface Config {
     breakerCoolDownMs: number;
     maxWaitersPerKey: number;
   };
-  persistence: { dataDir?: string };
+  persistence: {
+    dataDir?: string;
+    fsync: FsyncSetting;
+    queueMaxBytes: number;
+    snapshotIntervalMs: number;
+    snapshotLogBytes: number;
+    writeBehind: { url?: string; token?: string; batchMaxRecords: number; timeoutMs: number };
+  };
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   shutdownTimeoutMs: number;
 }
@@ -108,7 +115,6 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
       problem("EDGECACHE_PEER_ADVERTISE", `it must be set when EDGECACHE_PEER_LISTEN is a wildcard address: current listen host is ${listen.host}`);
     }
   }
-  if (v.EDGECACHE_DATA_DIR !== undefined) problem("EDGECACHE_DATA_DIR", "persistence is not available in this build: unset it");
   if (problems.length > 0) return { ok: false, problems };
 
   const config: Config = {
@@ -150,7 +156,19 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
       breakerCoolDownMs: v.EDGECACHE_ORIGIN_BREAKER_COOLDOWN,
       maxWaitersPerKey: v.EDGECACHE_ORIGIN_MAX_WAITERS,
     },
-    persistence: { dataDir: v.EDGECACHE_DATA_DIR },
+    persistence: {
+      dataDir: v.EDGECACHE_DATA_DIR,
+      fsync: v.EDGECACHE_FSYNC,
+      queueMaxBytes: v.EDGECACHE_PERSIST_QUEUE_BYTES,
+      snapshotIntervalMs: v.EDGECACHE_SNAPSHOT_INTERVAL,
+      snapshotLogBytes: v.EDGECACHE_SNAPSHOT_LOG_BYTES,
+      writeBehind: {
+        url: v.EDGECACHE_WRITE_BEHIND_URL,
+        token: v.EDGECACHE_WRITE_BEHIND_TOKEN,
+        batchMaxRecords: v.EDGECACHE_WRITE_BEHIND_BATCH,
+        timeoutMs: v.EDGECACHE_WRITE_BEHIND_TIMEOUT,
+      },
+    },
     log: { level: v.EDGECACHE_LOG_LEVEL },
     shutdownTimeoutMs: v.EDGECACHE_SHUTDOWN_TIMEOUT,
   };
@@ -170,5 +188,9 @@ export function redactConfig(config: Config): unknown {
   return {
     ...config,
     auth: { ...config.auth, jwtSecret: config.auth.jwtSecret === undefined ? undefined : "[redacted]" },
+    persistence: {
+      ...config.persistence,
+      writeBehind: { ...config.persistence.writeBehind, token: config.persistence.writeBehind.token === undefined ? undefined : "[redacted]" },
+    },
   };
 }

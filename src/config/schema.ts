@@ -23,6 +23,21 @@ const peerList = z.string().default("").transform(parsed((text) =>
     return peer;
   })
 ));
+/** The fsync policy of the persistence log: `always`, `never`, or an interval like `1s`. */
+export type FsyncSetting = { mode: "always" } | { mode: "never" } | { mode: "interval"; intervalMs: number };
+
+function parseFsync(text: string): FsyncSetting {
+  if (text === "always" || text === "never") return { mode: text };
+  let intervalMs = NaN;
+  try {
+    intervalMs = parseDuration(text);
+  } catch {
+    // Reported below with the full list of accepted values.
+  }
+  if (!(intervalMs >= 1 && intervalMs <= 3_600_000)) throw new Error(`it must be always, never or a duration from 1ms to 1h: current value is '${text}'`);
+  return { mode: "interval", intervalMs };
+}
+
 const httpUrl = z.string().optional().transform(parsed((text: string | undefined) => {
   if (text === undefined) return undefined;
   const url = new URL(text);
@@ -109,8 +124,24 @@ export const envSchema = z.object({
   EDGECACHE_ORIGIN_BREAKER_COOLDOWN: duration("5s").pipe(z.number().min(1, "it must be more than 0")),
   /** Requests that may wait on one key's origin fetch; more get 503. @default "10000" */
   EDGECACHE_ORIGIN_MAX_WAITERS: z.string().default("10000").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(1_000_000)),
-  /** Write-behind persistence directory. */
-  EDGECACHE_DATA_DIR: optionalText,
+  /** Write-behind persistence directory (absolute path); unset = no file persistence. */
+  EDGECACHE_DATA_DIR: optionalText.refine((v) => v === undefined || v.startsWith("/"), "it must be an absolute path (starting with /)"),
+  /** When the persistence log is fsynced: `always` (every batch), `never` (left to the OS) or at most every DURATION. @default "1s" */
+  EDGECACHE_FSYNC: z.string().default("1s").transform(parsed(parseFsync)),
+  /** Bound of each persistence queue (file log, write-behind); on overflow the oldest records are dropped. @default "64MiB" */
+  EDGECACHE_PERSIST_QUEUE_BYTES: size("64MiB").pipe(z.number().min(4096, "it must be at least 4KiB")),
+  /** A snapshot (and log compaction) is taken this often when anything was logged since the last. @default "10m" */
+  EDGECACHE_SNAPSHOT_INTERVAL: duration("10m").pipe(z.number().min(1000, "it must be at least 1s")),
+  /** A snapshot is taken once the log since the last one exceeds this (or the last snapshot's size, if larger). @default "64MiB" */
+  EDGECACHE_SNAPSHOT_LOG_BYTES: size("64MiB").pipe(z.number().min(65536, "it must be at least 64KiB")),
+  /** Backing service that receives writes and deletes in batches (write-behind); unset = none. */
+  EDGECACHE_WRITE_BEHIND_URL: httpUrl,
+  /** Bearer token sent to EDGECACHE_WRITE_BEHIND_URL. */
+  EDGECACHE_WRITE_BEHIND_TOKEN: optionalText,
+  /** Operations per write-behind request. @default "500" */
+  EDGECACHE_WRITE_BEHIND_BATCH: z.string().default("500").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(10000)),
+  /** Timeout per write-behind request. @default "5s" */
+  EDGECACHE_WRITE_BEHIND_TIMEOUT: duration("5s").pipe(z.number().min(1, "it must be more than 0")),
   /** pino log level. @default "info" */
   EDGECACHE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "it must be fatal, error, warn, info, debug, trace or silent" }).default("info"),
   /** Longest wait for in-flight requests on SIGTERM/SIGINT before closing. @default "10s" */
@@ -161,7 +192,15 @@ export const ENV_HELP: Record<EnvName, [defaultText: string, meaning: string]> =
   EDGECACHE_ORIGIN_BREAKER_THRESHOLD: ["5", "consecutive failed origin calls that open the circuit breaker"],
   EDGECACHE_ORIGIN_BREAKER_COOLDOWN: ["5s", "how long the open breaker fails fast before one probe"],
   EDGECACHE_ORIGIN_MAX_WAITERS: ["10000", "requests that may wait on one key's origin fetch; more get 503"],
-  EDGECACHE_DATA_DIR: ["none", "write-behind persistence directory"],
+  EDGECACHE_DATA_DIR: ["none", "persistence directory (absolute path): a restart warms the cache from it"],
+  EDGECACHE_FSYNC: ["1s", "fsync of the persistence log: always, never, or at most every DURATION"],
+  EDGECACHE_PERSIST_QUEUE_BYTES: ["64MiB", "bound of each persistence queue; on overflow the oldest records are dropped"],
+  EDGECACHE_SNAPSHOT_INTERVAL: ["10m", "snapshot + log compaction this often when anything was logged"],
+  EDGECACHE_SNAPSHOT_LOG_BYTES: ["64MiB", "snapshot once the log exceeds this (or the last snapshot's size)"],
+  EDGECACHE_WRITE_BEHIND_URL: ["none", "backing service receiving batched writes and deletes (JSON POST)"],
+  EDGECACHE_WRITE_BEHIND_TOKEN: ["none", "bearer token for EDGECACHE_WRITE_BEHIND_URL"],
+  EDGECACHE_WRITE_BEHIND_BATCH: ["500", "operations per write-behind request"],
+  EDGECACHE_WRITE_BEHIND_TIMEOUT: ["5s", "timeout per write-behind request"],
   EDGECACHE_LOG_LEVEL: ["info", "fatal, error, warn, info, debug, trace or silent"],
   EDGECACHE_SHUTDOWN_TIMEOUT: ["10s", "longest wait for in-flight requests on SIGTERM/SIGINT"],
   EDGECACHE_BODY_TIMEOUT: ["30s", "longest time a client may take to send a request body (408 after)"],

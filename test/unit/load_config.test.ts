@@ -67,7 +67,14 @@ describe("loadConfig() defaults", () => {
       breakerCoolDownMs: 5_000,
       maxWaitersPerKey: 10_000,
     });
-    assert.deepEqual(config.persistence, { dataDir: undefined });
+    assert.deepEqual(config.persistence, {
+      dataDir: undefined,
+      fsync: { mode: "interval", intervalMs: 1000 },
+      queueMaxBytes: 64 * 1024 * 1024,
+      snapshotIntervalMs: 600_000,
+      snapshotLogBytes: 64 * 1024 * 1024,
+      writeBehind: { url: undefined, token: undefined, batchMaxRecords: 500, timeoutMs: 5000 },
+    });
     assert.deepEqual(config.log, { level: "info" });
     assert.equal(config.shutdownTimeoutMs, 10_000);
   });
@@ -223,7 +230,7 @@ describe("loadConfig() problems", () => {
       EDGECACHE_DEFAULT_TTL: "2h",
       EDGECACHE_MAX_TTL: "1h",
       EDGECACHE_LOG_LEVEL: "chatty",
-      EDGECACHE_DATA_DIR: "/var/lib/edgecache",
+      EDGECACHE_DATA_DIR: "relative/dir",
     }, HOST);
     assert.deepEqual(variablesOf(result), ["EDGECACHE_DATA_DIR", "EDGECACHE_DEFAULT_TTL", "EDGECACHE_JWT_SECRET", "EDGECACHE_LOG_LEVEL"]);
   });
@@ -310,8 +317,9 @@ describe("loadConfig() cluster and refusals", () => {
     assert.equal(ok(loadConfig({ ...tls, EDGECACHE_PEER_LISTEN: "0.0.0.0:7070", EDGECACHE_PEER_ADVERTISE: "10.0.0.1:7070" }, HOST)).cluster.peerAdvertise, "10.0.0.1:7070");
   });
 
-  test("loadConfig() refuses EDGECACHE_DATA_DIR", () => {
-    assert.deepEqual(variablesOf(loadConfig({ EDGECACHE_DATA_DIR: "/var/lib/edgecache" }, HOST)), ["EDGECACHE_DATA_DIR"]);
+  test("loadConfig() refuses a relative EDGECACHE_DATA_DIR and accepts an absolute one", () => {
+    assert.deepEqual(variablesOf(loadConfig({ EDGECACHE_DATA_DIR: "var/lib/edgecache" }, HOST)), ["EDGECACHE_DATA_DIR"]);
+    assert.equal(ok(loadConfig({ EDGECACHE_DATA_DIR: "/var/lib/edgecache" }, HOST)).persistence.dataDir, "/var/lib/edgecache");
   });
 });
 
