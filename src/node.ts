@@ -8,7 +8,7 @@ import { formatAddress } from "./config/units.ts";
 import { createHybridClock } from "./core/hybrid_clock.ts";
 import { createStore, type StoreChange } from "./core/store.ts";
 import { createAuditLog } from "./obs/audit.ts";
-import { createLogger, type Logger } from "./obs/logger.ts";
+import { createFileLogger, createLogger, type Logger } from "./obs/logger.ts";
 import { createMetrics } from "./obs/metrics.ts";
 import { setupOrigin } from "./origin/origin_setup.ts";
 import { setupCluster } from "./cluster/cluster_setup.ts";
@@ -150,7 +150,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     store,
     verifier,
     log,
-    audit: createAuditLog(log),
+    audit: createAuditLog(log, config.log.auditFile === undefined ? undefined : createFileLogger(config.log.auditFile, config.cluster.nodeId)),
     metrics,
     now,
     readiness,

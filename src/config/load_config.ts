@@ -44,7 +44,7 @@ export interface Config {
     snapshotLogBytes: number;
     writeBehind: { url?: string; token?: string; batchMaxRecords: number; timeoutMs: number };
   };
-  log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
+  log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"; auditFile?: string };
   shutdownTimeoutMs: number;
 }
 
@@ -169,7 +169,7 @@ export function loadConfig(env: Record<string, string | undefined>, host: HostFa
         timeoutMs: v.EDGECACHE_WRITE_BEHIND_TIMEOUT,
       },
     },
-    log: { level: v.EDGECACHE_LOG_LEVEL },
+    log: { level: v.EDGECACHE_LOG_LEVEL, auditFile: v.EDGECACHE_AUDIT_FILE },
     shutdownTimeoutMs: v.EDGECACHE_SHUTDOWN_TIMEOUT,
   };
   return { ok: true, config: deepFreeze(config) };

@@ -143,6 +143,8 @@ export const envSchema = z.object({
   /** Timeout per write-behind request. @default "5s" */
   EDGECACHE_WRITE_BEHIND_TIMEOUT: duration("5s").pipe(z.number().min(1, "it must be more than 0")),
   /** pino log level. @default "info" */
+  /** Also write audit records (JSON lines) to this file, appending. @default none: audit lines go to the main log only */
+  EDGECACHE_AUDIT_FILE: z.string().optional().refine((v) => v === undefined || v.startsWith("/"), "it must be an absolute path"),
   EDGECACHE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "it must be fatal, error, warn, info, debug, trace or silent" }).default("info"),
   /** Longest wait for in-flight requests on SIGTERM/SIGINT before closing. @default "10s" */
   EDGECACHE_SHUTDOWN_TIMEOUT: duration("10s"),
@@ -201,6 +203,7 @@ export const ENV_HELP: Record<EnvName, [defaultText: string, meaning: string]> =
   EDGECACHE_WRITE_BEHIND_TOKEN: ["none", "bearer token for EDGECACHE_WRITE_BEHIND_URL"],
   EDGECACHE_WRITE_BEHIND_BATCH: ["500", "operations per write-behind request"],
   EDGECACHE_WRITE_BEHIND_TIMEOUT: ["5s", "timeout per write-behind request"],
+  EDGECACHE_AUDIT_FILE: ["none", "also append audit records (JSON lines) to this file (absolute path)"],
   EDGECACHE_LOG_LEVEL: ["info", "fatal, error, warn, info, debug, trace or silent"],
   EDGECACHE_SHUTDOWN_TIMEOUT: ["10s", "longest wait for in-flight requests on SIGTERM/SIGINT"],
   EDGECACHE_BODY_TIMEOUT: ["30s", "longest time a client may take to send a request body (408 after)"],

@@ -23,15 +23,19 @@ export interface AuditLog {
 }
 
 /**
- * Audit records as structured log lines marked `audit: true`, so they can be routed apart. The
+ * Audit records as structured log lines marked `audit: true`, so they can be routed apart, and
+ * also to a logger of their own (EDGECACHE_AUDIT_FILE) when given. The
  * audit child logs at info whatever EDGECACHE_LOG_LEVEL says: quieting the logs must not
  * silently switch off the audit trail.
  */
-export function createAuditLog(logger: Logger): AuditLog {
+export function createAuditLog(logger: Logger, file?: Logger): AuditLog {
   const audit = logger.child({ audit: true }, { level: "info" });
+  const copy = file?.child({ audit: true }, { level: "info" });
   return {
     record(entry) {
-      audit.info(entry, `audit ${entry.action} ${entry.outcome}`);
+      const message = `audit ${entry.action} ${entry.outcome}`;
+      audit.info(entry, message);
+      copy?.info(entry, message);
     },
   };
 }

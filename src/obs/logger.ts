@@ -26,3 +26,8 @@ export function createLogger(options: LoggerOptions): Logger {
     options.destination ?? pino.destination({ fd: 1, sync: true }),
   );
 }
+
+/** A logger appending JSON lines to `path` (created if missing), e.g. for the audit trail. */
+export function createFileLogger(path: string, nodeId: string): Logger {
+  return pino({ level: "info", base: { node: nodeId } }, pino.destination({ dest: path, sync: true, append: true, mkdir: true }));
+}

@@ -75,7 +75,7 @@ describe("loadConfig() defaults", () => {
       snapshotLogBytes: 64 * 1024 * 1024,
       writeBehind: { url: undefined, token: undefined, batchMaxRecords: 500, timeoutMs: 5000 },
     });
-    assert.deepEqual(config.log, { level: "info" });
+    assert.deepEqual(config.log, { level: "info", auditFile: undefined });
     assert.equal(config.shutdownTimeoutMs, 10_000);
   });
 
