@@ -14,8 +14,9 @@ DURATION=${1:-10}
 CONNECTIONS=50
 SECRET="compare-secret-that-is-at-least-32-bytes-long"
 WORK=$(mktemp -d)
+chmod 755 "$WORK" # varnishd drops privileges and must read its VCL here
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; pkill -f "varnishd -n $WORK" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; pkill -f "varnishd -n $WORK/varnish" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 need=""
@@ -27,8 +28,8 @@ fi
 [ -x dist/edgecache ] || scripts/build >/dev/null
 BUN=node_modules/.bin/bun
 
-# cpu_ticks PID: utime+stime in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ticks PID[,PID...]: utime+stime in clock ticks, summed over the processes.
+cpu_ticks() { local total=0 pid; for pid in ${1//,/ }; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo "$total"; }
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 start() { # start PORT cmd... : runs on CPU 0, records the pid
@@ -76,7 +77,15 @@ measure "edgecache GET miss (404)" "$EC" http://127.0.0.1:18903/v1/kv/absent "$W
 measure "edgecache PUT" "$EC" http://127.0.0.1:18903/v1/kv/k2 "$WORK/put.lua"
 BATCH=$(printf '{"ops":[%s]}' "$(for i in $(seq 100); do printf '{"op":"get","key":"k1"}'; [ "$i" -lt 100 ] && printf ','; done)")
 printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Authorization"] = "Bearer %s"\nwrk.headers["Content-Type"] = "application/json"\n' "$BATCH" "$TOKEN" >"$WORK/batch.lua"
-measure "edgecache batch of 100 GETs (per batch)" "$EC" http://127.0.0.1:18903/v1/batch "$WORK/batch.lua"
+measure "edgecache batch of 100 GETs, JSON (per batch)" "$EC" http://127.0.0.1:18903/v1/batch "$WORK/batch.lua"
+# The same batch as CBOR, written into the Lua script as an escaped byte string.
+"$BUN" -e '
+  const { Encoder } = await import("cbor-x");
+  const body = new Encoder({ useRecords: false }).encode({ ops: Array.from({ length: 100 }, () => ({ op: "get", key: "k1" })) });
+  process.stdout.write([...body].map((b) => "\\" + b).join(""));
+' >"$WORK/batch.cbor.lua-string"
+printf 'wrk.method = "POST"\nwrk.body = "%s"\nwrk.headers["Authorization"] = "Bearer %s"\nwrk.headers["Content-Type"] = "application/cbor"\n' "$(cat "$WORK/batch.cbor.lua-string")" "$TOKEN" >"$WORK/batch-cbor.lua"
+measure "edgecache batch of 100 GETs, CBOR (per batch)" "$EC" http://127.0.0.1:18903/v1/batch "$WORK/batch-cbor.lua"
 
 # --- edgecache, 2-node cluster: GET sent to the node that does not own the key
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
@@ -84,7 +93,8 @@ for node in node-a node-b; do
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$node" -keyout "$WORK/$node.key" -out "$WORK/$node.csr" 2>/dev/null
   openssl x509 -req -in "$WORK/$node.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 -out "$WORK/$node.crt" 2>/dev/null
 done
-cluster_env() { echo "EDGECACHE_NODE_ID=$1 EDGECACHE_LISTEN=127.0.0.1:$2 EDGECACHE_PEER_LISTEN=127.0.0.1:$3 EDGECACHE_PEERS=127.0.0.1:$4 EDGECACHE_TLS_CERT=$WORK/$1.crt EDGECACHE_TLS_KEY=$WORK/$1.key EDGECACHE_TLS_CA=$WORK/ca.crt EDGECACHE_JWT_SECRET=$SECRET EDGECACHE_LOG_LEVEL=warn"; }
+# One replica, so the node that is asked is not also an owner and must forward.
+cluster_env() { echo "EDGECACHE_REPLICAS=1 EDGECACHE_NODE_ID=$1 EDGECACHE_LISTEN=127.0.0.1:$2 EDGECACHE_PEER_LISTEN=127.0.0.1:$3 EDGECACHE_PEERS=127.0.0.1:$4 EDGECACHE_TLS_CERT=$WORK/$1.crt EDGECACHE_TLS_KEY=$WORK/$1.key EDGECACHE_TLS_CA=$WORK/ca.crt EDGECACHE_JWT_SECRET=$SECRET EDGECACHE_LOG_LEVEL=warn"; }
 env $(cluster_env node-a 18904 18914 18915) taskset -c 0 dist/edgecache >"$WORK/node-a.log" 2>&1 & PIDS+=($!); NODE_A=$!
 env $(cluster_env node-b 18905 18915 18914) taskset -c 0 dist/edgecache >"$WORK/node-b.log" 2>&1 & PIDS+=($!); NODE_B=$!
 wait_port 18904; wait_port 18905
@@ -96,7 +106,7 @@ for i in $(seq 1000); do
   [ "$owner" = node-b ] && KEY=f$i && break
 done
 curl -s -X PUT -H "authorization: Bearer $TOKEN" --data-binary "$VALUE" "http://127.0.0.1:18904/v1/kv/$KEY" >/dev/null
-measure "edgecache GET forwarded to owner (cluster, CPU of both nodes)" "$NODE_A" "http://127.0.0.1:18904/v1/kv/$KEY" "$WORK/get.lua"
+measure "edgecache GET forwarded to owner (cluster, CPU of both nodes)" "$NODE_A,$NODE_B" "http://127.0.0.1:18904/v1/kv/$KEY" "$WORK/get.lua"
 
 # --- Varnish in front of the Hono floor, cache hit
 cat >"$WORK/default.vcl" <<VCL
@@ -104,9 +114,10 @@ vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "18902"; }
 sub vcl_backend_response { set beresp.ttl = 1h; }
 VCL
-taskset -c 0 varnishd -n "$WORK" -a 127.0.0.1:18906 -f "$WORK/default.vcl" -s malloc,64m -p thread_pools=1 >/dev/null 2>&1
+chmod 644 "$WORK/default.vcl"
+taskset -c 0 varnishd -n "$WORK/varnish" -a 127.0.0.1:18906 -f "$WORK/default.vcl" -s malloc,64m -p thread_pools=1 >/dev/null 2>&1
 wait_port 18906
-VARNISH=$(pgrep -f "varnishd -n $WORK" | tail -1)
+VARNISH=$(pgrep -d, -f "varnishd -n $WORK/varnish")
 curl -s http://127.0.0.1:18906/v1/kv/k1 >/dev/null
 measure "Varnish cache hit" "$VARNISH" http://127.0.0.1:18906/v1/kv/k1
 

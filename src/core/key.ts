@@ -1,3 +1,4 @@
+import { utf8Length } from "./entry.ts";
 import { EdgecacheError } from "./errors.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -77,7 +78,7 @@ function tooLong(bytes: number, max: number): EdgecacheError {
 export function validateKey(key: unknown, maxKeyBytes: number): string {
   if (typeof key !== "string" || key.length === 0) throw new EdgecacheError("invalid_key", "Cannot use the key as a key must be a non-empty string: current value is not");
   if (!key.isWellFormed()) throw new EdgecacheError("invalid_key", "Cannot use the key as it must be valid Unicode: current value has a lone surrogate");
-  const bytes = new TextEncoder().encode(key).length;
+  const bytes = utf8Length(key);
   if (bytes > maxKeyBytes) throw tooLong(bytes, maxKeyBytes);
   if (hasControlCharacter(key)) throw new EdgecacheError("invalid_key", "Cannot use the key as it must not contain control characters: current value does");
   return key;
