@@ -171,11 +171,16 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     maxRequestBodyBytes: Math.max(config.limits.maxValueBytes * 2, 64 * 1024 * 1024),
     idleTimeoutSeconds: Math.ceil(config.limits.idleTimeoutMs / 1000),
   });
-  if (cluster !== undefined) await cluster.start();
   const sweeper = setInterval(() => store.sweepExpired(SWEEP_BATCH), SWEEP_INTERVAL_MS);
   const url = `http://${formatAddress({ host: config.listen.host, port: server.port })}`;
   log.info({ url, mode: config.mode, runtime: runtime.name, eviction: config.store.eviction, maxBytes: config.store.maxBytes }, "edgecache listening");
-  void persistence.recover();
+  const recovered = persistence.recover();
+  if (cluster !== undefined) {
+    // Peers read and hand off through this node's store: link up only once the data directory's
+    // contents are back in it, so no peer ever sees a half-loaded node.
+    await recovered;
+    await cluster.start();
+  }
 
   if (ephemeralSecret !== undefined) {
     log.warn("no JWT key configured: generated an ephemeral HS256 secret for this run only (loopback listen address)");

@@ -7,6 +7,8 @@ import type { Connection } from "./transport.ts";
 export interface LinkHandlers {
   /** Every valid frame that is not a response to this side's request. */
   onFrame(link: Link, frame: Frame): void;
+  /** Sees every frame sent or received, responses included (for metrics). */
+  observe?(direction: "in" | "out", type: string): void;
   /** Once, when the connection ends. */
   onClosed(link: Link, reason: string): void;
 }
@@ -75,6 +77,7 @@ export class Link {
       throw new EdgecacheError("overloaded", `Cannot send to ${this.nodeId} as at most ${this.limits.maxQueuedBytes} bytes may wait: current backlog is ${this.#queued}`);
     }
     if (!this.connection.write(bytes)) this.#queued += bytes.byteLength;
+    this.handlers.observe?.("out", frame.t);
   }
 
   /** Sends a request and resolves with the response body, or rejects on error, close or timeout. */
@@ -124,6 +127,7 @@ export class Link {
       return;
     }
     for (const frame of frames) {
+      this.handlers.observe?.("in", frame.t);
       if (frame.t === "res" || frame.t === "err") this.#settle(frame);
       else this.handlers.onFrame(this, frame);
       if (this.#closed) return;

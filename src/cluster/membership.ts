@@ -98,7 +98,8 @@ export function createMembership(options: MembershipOptions): Membership {
         if (info.id === self.id || members.has(info.id)) continue;
         // A member only others have seen is placed once this node hears from it itself;
         // until then it is known (so it gets dialled) but down.
-        const learned: Member = { id: info.id, peer: info.peer, http: info.http, state: "down", lastSeen: 0 };
+        // A member the cluster saw leave stays left; it is not something to dial or wait for.
+        const learned: Member = { id: info.id, peer: info.peer, http: info.http, state: info.state === "left" ? "left" : "down", lastSeen: 0 };
         members.set(info.id, learned);
         options.onStateChange?.(learned, "unknown");
       }

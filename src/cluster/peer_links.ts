@@ -92,10 +92,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     return breaker;
   };
 
-  const send = (link: Link, frame: Frame) => {
-    link.send(frame);
-    deps.onFrame?.("out", frame.t);
-  };
+  const send = (link: Link, frame: Frame) => link.send(frame);
 
   /** Keeps one connection per pair: the one dialled by the smaller node id, on both sides alike. */
   function establish(link: Link): void {
@@ -148,7 +145,6 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   }
 
   function onFrame(link: Link, frame: Frame): void {
-    deps.onFrame?.("in", frame.t);
     // A stopped node completes no handshake and serves nothing, whatever was under way.
     if (stopped) return link.close("node stopping");
     if (link.nodeId === undefined) return handshake(link, frame);
@@ -221,6 +217,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
 
   const handlers = {
     onFrame,
+    observe: (direction: "in" | "out", type: string) => deps.onFrame?.(direction, type),
     onClosed(link: Link, reason: string) {
       if (link.nodeId !== undefined && links.get(link.nodeId) === link) {
         links.delete(link.nodeId);
@@ -251,7 +248,8 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     } catch (error) {
       slot.attempt++;
       slot.nextAt = deps.now() + backoffDelay(slot.attempt, settings.reconnectBaseMs, settings.reconnectCapMs, deps.random);
-      log.debug({ address, attempt: slot.attempt, err: (error as Error)?.message }, "peer dial failed");
+      // The first failure in a row is worth a warning (a wrong CA or name shows up here); retries are not.
+      (slot.attempt === 1 ? log.warn : log.debug).call(log, { address, attempt: slot.attempt, err: (error as Error)?.message }, "peer dial failed");
     } finally {
       slot.busy = false;
     }
@@ -311,8 +309,9 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       }
     },
     isUp: (node) => links.get(node)?.closed === false,
+    // Members that left are gone on purpose: no link state to report, no alert to raise.
     states: () =>
-      membership.members().filter((member) => member.id !== self.id).map((member) => ({
+      membership.members().filter((member) => member.id !== self.id && member.state !== "left").map((member) => ({
         node: member.id,
         up: links.get(member.id)?.closed === false,
         rttMs: links.get(member.id)?.rttMs ?? 0,

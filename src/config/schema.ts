@@ -142,9 +142,9 @@ export const envSchema = z.object({
   EDGECACHE_WRITE_BEHIND_BATCH: z.string().default("500").pipe(z.coerce.number<string>().int("it must be a whole number").min(1).max(10000)),
   /** Timeout per write-behind request. @default "5s" */
   EDGECACHE_WRITE_BEHIND_TIMEOUT: duration("5s").pipe(z.number().min(1, "it must be more than 0")),
-  /** pino log level. @default "info" */
   /** Also write audit records (JSON lines) to this file, appending. @default none: audit lines go to the main log only */
   EDGECACHE_AUDIT_FILE: z.string().optional().refine((v) => v === undefined || v.startsWith("/"), "it must be an absolute path"),
+  /** pino log level. @default "info" */
   EDGECACHE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "it must be fatal, error, warn, info, debug, trace or silent" }).default("info"),
   /** Longest wait for in-flight requests on SIGTERM/SIGINT before closing. @default "10s" */
   EDGECACHE_SHUTDOWN_TIMEOUT: duration("10s"),

@@ -102,7 +102,8 @@ describe("Containerfile", () => {
   const final = all.at(-1);
   // The path the default `scripts/build` writes and prints.
   const script = read("scripts/build");
-  const outfile = /bun build --compile[^\n]*--outfile\s+(\S+)/.exec(script)?.[1];
+  // The command may continue over several lines (backslash-newline).
+  const outfile = /bun build --compile(?:[^\n]|\\\n)*?--outfile\s+(\S+)/.exec(script)?.[1];
   const printed = /--outfile[^\n]*\n\s*echo\s+"([^"]+)"/.exec(script)?.[1];
 
   test("scripts/build writes and prints one binary path", () => {
