@@ -172,15 +172,16 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
     idleTimeoutSeconds: Math.ceil(config.limits.idleTimeoutMs / 1000),
   });
   const sweeper = setInterval(() => store.sweepExpired(SWEEP_BATCH), SWEEP_INTERVAL_MS);
-  const url = `http://${formatAddress({ host: config.listen.host, port: server.port })}`;
-  log.info({ url, mode: config.mode, runtime: runtime.name, eviction: config.store.eviction, maxBytes: config.store.maxBytes }, "edgecache listening");
   const recovered = persistence.recover();
   if (cluster !== undefined) {
     // Peers read and hand off through this node's store: link up only once the data directory's
-    // contents are back in it, so no peer ever sees a half-loaded node.
+    // contents are back in it, so no peer ever sees a half-loaded node. A peer port that cannot
+    // be bound fails start-up here, before the node says it listens.
     await recovered;
     await cluster.start();
   }
+  const url = `http://${formatAddress({ host: config.listen.host, port: server.port })}`;
+  log.info({ url, mode: config.mode, runtime: runtime.name, eviction: config.store.eviction, maxBytes: config.store.maxBytes }, "edgecache listening");
 
   if (ephemeralSecret !== undefined) {
     log.warn("no JWT key configured: generated an ephemeral HS256 secret for this run only (loopback listen address)");

@@ -5,8 +5,20 @@ import { type TestPki, testPki } from "./certs.ts";
 /** The shared HS256 secret of every test cluster. */
 export const CLUSTER_SECRET = "cluster-test-secret-that-is-32-bytes-or-more";
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
-export function freePort(): Promise<number> {
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1 (bound, then released), never the same one twice in a process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on("error", reject);
