@@ -9,7 +9,9 @@ import { EdgecacheError } from "../core/errors.ts";
 export async function readBoundedBody(message: Request | Response, maxBytes: number, timeoutMs: number, what = "the value"): Promise<Uint8Array> {
   const declared = message.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) {
-    await message.body?.cancel().catch(() => {});
+    // An origin's response body is released at once. A client's request body is left to the
+    // runtime: cancelling it can drop the connection before the 413 is written.
+    if (message instanceof Response) await message.body?.cancel().catch(() => {});
     throw tooLarge(what, maxBytes, Number(declared));
   }
   if (message.body === null) return new Uint8Array(0);
@@ -32,7 +34,11 @@ export async function readBoundedBody(message: Request | Response, maxBytes: num
       const { done, value } = await Promise.race([read(), deadline]);
       if (done) break;
       total += value.byteLength;
-      if (total > maxBytes) throw tooLarge(what, maxBytes, total);
+      if (total > maxBytes) {
+        chunks.length = 0;
+        await drain(read);
+        throw tooLarge(what, maxBytes, total);
+      }
       chunks.push(value);
     }
   } catch (error) {
@@ -49,6 +55,32 @@ export async function readBoundedBody(message: Request | Response, maxBytes: num
     offset += chunk.byteLength;
   }
   return body;
+}
+
+/** Bytes of an oversized body read and discarded before answering 413. */
+const DRAIN_BYTES = 1024 * 1024;
+const DRAIN_MS = 1000;
+
+/**
+ * Reads and discards a little more of an oversized body before the 413 goes out (a lingering
+ * close, as nginx does): closing a socket with unread data makes the kernel send a reset, which
+ * can destroy the 413 before the client reads it. Bounded in bytes and time, never buffered.
+ */
+async function drain(read: () => Promise<ReadableStreamReadResult<Uint8Array>>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), DRAIN_MS)));
+  let drained = 0;
+  try {
+    while (drained < DRAIN_BYTES) {
+      const result = await Promise.race([read(), timeout]);
+      if (result === "timeout" || result.done) return;
+      drained += result.value.byteLength;
+    }
+  } catch {
+    // The client went away: nothing left to protect.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function tooLarge(what: string, max: number, current: number): EdgecacheError {
