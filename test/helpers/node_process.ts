@@ -108,9 +108,21 @@ export async function startNodeProcess(env: Record<string, string> = {}, argv: s
       // process.kill, not child.kill: Deno's child_process reports any child it was asked to
       // kill as killed by that signal, hiding the real exit code of a graceful shutdown.
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, signal);
-      return await exited;
+      const exit = await exited;
+      // Every node a test stops has its whole log checked: no secret and no token, ever.
+      const leak = secretsIn(stdout, env);
+      if (leak !== undefined) throw new Error(`the node's log holds a secret: ${leak}`);
+      return exit;
     },
   };
+}
+
+/** The first secret found in a node's log: its JWT secret, a write-behind token, or any JWT. */
+export function secretsIn(log: string, env: Record<string, string>): string | undefined {
+  for (const name of ["EDGECACHE_JWT_SECRET", "EDGECACHE_WRITE_BEHIND_TOKEN"]) {
+    if (env[name] !== undefined && log.includes(env[name])) return name;
+  }
+  return /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}/.test(log) ? "a bearer token (JWT)" : undefined;
 }
 
 /** Sends raw bytes over TCP and collects what comes back until the peer closes or `idleMs` passes. */
