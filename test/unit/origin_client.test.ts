@@ -5,28 +5,9 @@ import { EdgecacheError } from "../../src/core/errors.ts";
 import type { BreakerState } from "../../src/origin/circuit_breaker.ts";
 import { createOriginClient, type OriginClientConfig, type OriginOutcome } from "../../src/origin/origin_client.ts";
 import { type OriginServer, startOriginServer } from "../helpers/origin_server.ts";
+import { rejectionCode, until } from "../helpers/async_assert.ts";
 
 const decoder = new TextDecoder();
-
-/** The `code` of what `promise` rejects with (asserting it is an EdgecacheError). */
-async function rejectionCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EdgecacheError, `expected an EdgecacheError, got ${String(error)}`);
-    return error.code;
-  }
-  assert.fail("expected the call to fail");
-}
-
-/** Polls `condition` until it holds or the deadline passes (no fixed sleeps). */
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** A port nothing listens on: bound once by a throwaway server, then released. */
 async function unusedPort(): Promise<number> {

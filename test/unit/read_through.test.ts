@@ -6,6 +6,7 @@ import { createStore, type Store } from "../../src/core/store.ts";
 import type { OriginAnswer, OriginClient } from "../../src/origin/origin_client.ts";
 import { createOriginLoader, createReadThrough, type Loader, type LoadResult, type ReadOutcome, type ReadThroughConfig } from "../../src/origin/read_through.ts";
 import { createFakeClock, type FakeClock, seededRandom } from "./fakes.ts";
+import { rejectionCode, until } from "../helpers/async_assert.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -89,25 +90,6 @@ function put(store: Store, key: string, text: string, ttlMs: number) {
 function textOf(outcome: ReadOutcome): string {
   assert.ok(outcome.kind === "hit" || outcome.kind === "fetched" || outcome.kind === "stale", `expected a value, got ${outcome.kind}`);
   return decoder.decode(outcome.entry.value);
-}
-
-async function rejectionCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EdgecacheError, `expected an EdgecacheError, got ${String(error)}`);
-    return error.code;
-  }
-  assert.fail("expected the read to fail");
-}
-
-/** Polls `condition` with a real-time deadline (background work runs on the event loop). */
-async function until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 describe("createReadThrough", () => {
