@@ -1,7 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
-import { EdgecacheError } from "../../src/core/errors.ts";
 import type { BreakerState } from "../../src/origin/circuit_breaker.ts";
 import { createOriginClient, type OriginClientConfig, type OriginOutcome } from "../../src/origin/origin_client.ts";
 import { type OriginServer, startOriginServer } from "../helpers/origin_server.ts";
