@@ -94,7 +94,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   if (ephemeralSecret !== undefined) material.secret = ephemeralSecret;
   const verifier = createTokenVerifier(material, { issuer: config.auth.issuer, audience: config.auth.audience }, now);
 
-  const metrics = createMetrics(store, { collectProcess: options.collectProcessMetrics ?? true });
+  const metrics = createMetrics(store, { collectProcess: options.collectProcessMetrics ?? true, runtime: { name: runtime.name, version: runtime.version } });
   const origin = config.origin.url === undefined
     ? undefined
     : setupOrigin(config, config.origin.url, { store, registry: metrics.registry, log, now, random: Math.random, fetch: globalThis.fetch });

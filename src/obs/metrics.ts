@@ -19,9 +19,13 @@ export interface Metrics {
  * Creates the node's metrics on a registry of its own (no global default registry). Store figures
  * are read from the store when scraped, so the request path only bumps pre-bound children.
  */
-export function createMetrics(store: Store, options: { collectProcess: boolean }): Metrics {
+export function createMetrics(store: Store, options: { collectProcess: boolean; runtime?: { name: string; version: string } }): Metrics {
   const registry = new Registry();
   if (options.collectProcess) collectDefaultMetrics({ register: registry, prefix: "edgecache_" });
+  // prom-client's nodejs_version_info names the Node.js version the runtime emulates; this says
+  // which runtime really runs the node.
+  const runtimeInfo = new Gauge({ name: "edgecache_runtime_info", help: "The runtime serving this node (always 1)", labelNames: ["runtime", "version"] as const, registers: [registry] });
+  if (options.runtime !== undefined) runtimeInfo.labels(options.runtime.name, options.runtime.version).set(1);
   const requests = createRequestMetrics(registry);
   const authFailures = new Counter({
     name: "edgecache_auth_failures_total",
