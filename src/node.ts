@@ -200,6 +200,9 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
       stopping ??= (async () => {
         draining = true;
         startDraining();
+        // Peers stop placing keys here at once and re-place this node's keys among themselves, so
+        // no replica write lands here after persistence is closed or after the handoff snapshot.
+        cluster?.announceLeave();
         log.info({ reason, inflight: inflight() }, "shutting down: no longer accepting connections");
         server.stopAccepting();
         const deadline = now() + config.shutdownTimeoutMs;
@@ -209,7 +212,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
         await server.close();
         await persistence.shutdown(config.shutdownTimeoutMs);
         // In a cluster: tell peers, hand every key to its next owners, then close the links.
-        if (cluster !== undefined) await cluster.leave(`leave-${config.cluster.nodeId}`);
+        if (cluster !== undefined) await cluster.leave(`leave-${config.cluster.nodeId}`, config.shutdownTimeoutMs);
         log.info("shutdown complete");
         await new Promise<void>((resolve) => log.flush(() => resolve()));
       })();

@@ -65,7 +65,7 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
     }
     if (acks < needed) {
       deps.onReplicationShortfall?.();
-      throw new PeerUnavailable(`Cannot acknowledge the write as it must reach ${needed} replicas: current count is ${acks}`);
+      throw new PeerUnavailable(`Cannot acknowledge the write as it must reach ${needed} replicas: current count is ${acks}`, { attempted: true });
     }
   }
 
@@ -141,8 +141,12 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
 export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): KvService {
   const { placement, store, links } = deps;
 
-  /** Tries each owner in order until one answers; a refused peer (down, breaker open) is skipped. */
-  async function firstOwner<T>(key: string, here: () => Promise<T>, there: (owner: string) => Promise<T>): Promise<T> {
+  /**
+   * Tries each owner in order until one answers; a refused peer (link down, breaker open) is
+   * skipped. A write that may already have been applied (`attempted`) is not tried again on the
+   * next owner: that would apply it twice, or answer 412 to a create that in fact succeeded.
+   */
+  async function firstOwner<T>(key: string, idempotent: boolean, here: () => Promise<T>, there: (owner: string) => Promise<T>): Promise<T> {
     let lastError: unknown;
     for (const owner of placement.owners(key)) {
       try {
@@ -150,7 +154,7 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
         deps.onForward?.("route");
         return await there(owner);
       } catch (error) {
-        if (!(error instanceof PeerUnavailable)) throw error;
+        if (!(error instanceof PeerUnavailable) || (!idempotent && error.attempted)) throw error;
         lastError = error;
       }
     }
@@ -173,11 +177,12 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
         const entry = store.peek(key);
         if (entry !== undefined && entry.negative !== true) return await deps.local.read(key, requestId);
       }
-      return await firstOwner(key, () => coordinator.readHere(key, requestId), async (owner) => outcomeFromWire(await links.request(owner, { op: "get", key }, requestId, deps.readTimeoutMs)));
+      return await firstOwner(key, true, () => coordinator.readHere(key, requestId), async (owner) => outcomeFromWire(await links.request(owner, { op: "get", key }, requestId, deps.readTimeoutMs)));
     },
     write(key, input, preconditions, requestId) {
       return firstOwner(
         key,
+        false,
         () => coordinator.write(key, input, preconditions, requestId),
         async (owner) => {
           const body = await links.request(owner, { op: "put", key, v: input.value as Uint8Array<ArrayBuffer>, ct: input.contentType, tags: [...input.tags], ttl: input.ttlMs, pre: wirePreconditions(preconditions) }, requestId);
@@ -188,6 +193,7 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
     remove(key, preconditions, requestId) {
       return firstOwner(
         key,
+        false,
         () => coordinator.remove(key, preconditions, requestId),
         async (owner) => (await links.request(owner, { op: "delete", key, pre: wirePreconditions(preconditions) }, requestId)) === true,
       );

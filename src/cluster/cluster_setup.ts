@@ -32,8 +32,13 @@ export interface ClusterNode {
   readiness(): ReadinessCheck;
   /** Starts listening and dialling peers; resolves with the bound peer port. */
   start(): Promise<number>;
-  /** Graceful leave: tell peers, hand every key to its next owners, close the links. */
-  leave(requestId: string): Promise<void>;
+  /**
+   * Tells every peer this node is leaving, so they stop placing keys on it and re-place its keys
+   * among themselves. Called first thing on shutdown.
+   */
+  announceLeave(): void;
+  /** Graceful leave: hand every key to its next owners (within `timeoutMs`), close the links. */
+  leave(requestId: string, timeoutMs: number): Promise<void>;
 }
 
 /** What joining a cluster needs from the node. */
@@ -174,10 +179,19 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       log.info({ peerAddress: formatAddress({ host: config.cluster.peerListen.host, port }), cluster: config.cluster.name }, "peer link listening");
       return port;
     },
-    async leave(requestId) {
+    announceLeave: () => links.announceLeave(),
+    async leave(requestId, timeoutMs) {
       links.announceLeave();
-      await rebalancing;
-      await rebalancer.handOffAll(requestId);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      const handoff = (async () => {
+        await rebalancing;
+        await rebalancer.handOffAll(requestId);
+      })();
+      // The handoff is bounded like every other shutdown step; what it could not send lives on
+      // at the other replicas, which re-place this node's keys once they see it leave.
+      if ((await Promise.race([handoff, deadline])) === "timeout") log.warn({ requestId, timeoutMs }, "handoff before leaving timed out");
+      clearTimeout(timer);
       await links.stop();
     },
   };

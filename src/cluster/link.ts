@@ -86,7 +86,7 @@ export class Link {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new PeerUnavailable(`Cannot complete ${op.op} on ${this.nodeId} as it must answer within ${timeoutMs}ms: current request timed out`));
+        reject(new PeerUnavailable(`Cannot complete ${op.op} on ${this.nodeId} as it must answer within ${timeoutMs}ms: current request timed out`, { attempted: true }));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       try {
@@ -110,7 +110,7 @@ export class Link {
     this.#closed = true;
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
-      pending.reject(new PeerUnavailable(`Cannot complete the request to ${this.nodeId} as the link must stay open: current link closed (${reason})`));
+      pending.reject(new PeerUnavailable(`Cannot complete the request to ${this.nodeId} as the link must stay open: current link closed (${reason})`, { attempted: true }));
       this.#pending.delete(id);
     }
     this.handlers.onClosed(this, reason);

@@ -200,7 +200,13 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       if (frame.node !== identity) return refuse(`node id '${frame.node}' does not match the certificate's '${identity}'`);
       if (frame.node === self.id) return refuse("a node cannot link to itself");
       Object.assign(link, { nodeId: frame.node, peerAddress: frame.peer, httpAddress: frame.http, dialer: frame.node });
-      send(link, { t: "welcome", v: PROTOCOL_VERSION, node: self.id, peer: self.peer, http: self.http, members: membership.gossip() });
+      try {
+        send(link, { t: "welcome", v: PROTOCOL_VERSION, node: self.id, peer: self.peer, http: self.http, members: membership.gossip() });
+      } catch {
+        // A link that cannot take the welcome cannot be established; this runs inside the socket's
+        // data callback, where a throw would be uncaught.
+        return link.close("could not send the welcome");
+      }
       return establish(link);
     }
     if (frame.t === "welcome" && link.dialer === self.id) {

@@ -187,10 +187,25 @@ function deepFreeze<T>(value: T): T {
 export function redactConfig(config: Config): unknown {
   return {
     ...config,
-    auth: { ...config.auth, jwtSecret: config.auth.jwtSecret === undefined ? undefined : "[redacted]" },
+    auth: { ...config.auth, jwtSecret: config.auth.jwtSecret === undefined ? undefined : "[redacted]", jwksUrl: redactUrl(config.auth.jwksUrl) },
+    origin: { ...config.origin, url: redactUrl(config.origin.url) },
     persistence: {
       ...config.persistence,
-      writeBehind: { ...config.persistence.writeBehind, token: config.persistence.writeBehind.token === undefined ? undefined : "[redacted]" },
+      writeBehind: {
+        ...config.persistence.writeBehind,
+        url: redactUrl(config.persistence.writeBehind.url),
+        token: config.persistence.writeBehind.token === undefined ? undefined : "[redacted]",
+      },
     },
   };
+}
+
+/** A URL with any user name and password replaced, so credentials in it are never shown. */
+function redactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const parsed = new URL(url);
+  if (parsed.username === "" && parsed.password === "") return url;
+  parsed.username = "redacted";
+  parsed.password = "";
+  return parsed.href.replace(/\/+$/, "");
 }

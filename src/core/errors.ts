@@ -79,8 +79,16 @@ export class PreconditionFailed extends EdgecacheError {
 
 /** Raised when a peer cannot be reached (link down, breaker open, timeout); callers try the next replica. */
 export class PeerUnavailable extends EdgecacheError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the request may have reached the peer (a timeout, a link that dropped with the
+   * request in flight) or a write was already applied here: such a write must not be retried on
+   * another node, which would apply it twice.
+   */
+  readonly attempted: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; attempted?: boolean }) {
     super("peer_unavailable", message, options);
     this.name = "PeerUnavailable";
+    this.attempted = options?.attempted ?? false;
   }
 }

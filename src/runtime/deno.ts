@@ -26,7 +26,11 @@ export const denoRuntime: Runtime = {
         hostname: options.hostname,
         port: options.port,
         onListen: (address: { port: number }) => listening.resolve(address.port),
-        onError: () => new Response('{"error":{"code":"internal","message":"internal error"}}', { status: 500 }),
+        onError: () =>
+          new Response('{"error":{"code":"internal","message":"internal error"}}', {
+            status: 500,
+            headers: { "content-type": "application/json", "x-request-id": crypto.randomUUID() },
+          }),
       },
       (request: Request, info: { remoteAddr?: { hostname?: string } }) =>
         options.fetch(request, { remoteAddress: info.remoteAddr?.hostname ?? "unknown" }),

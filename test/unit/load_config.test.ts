@@ -370,6 +370,17 @@ describe("redactConfig()", () => {
     assert.equal(config.auth.jwtSecret, SECRET, "the config itself is untouched");
   });
 
+  test("redactConfig() hides credentials embedded in the origin, JWKS and write-behind URLs", () => {
+    const config = ok(loadConfig({
+      EDGECACHE_ORIGIN_URL: "https://user:pa55word@origin.example/base",
+      EDGECACHE_JWKS_URL: "https://svc:hunter2@idp.example/jwks.json",
+      EDGECACHE_WRITE_BEHIND_URL: "https://wb:s3cr3t@backing.example/batch",
+    }, HOST));
+    const text = JSON.stringify(redactConfig(config));
+    for (const secret of ["pa55word", "hunter2", "s3cr3t", "user:", "svc:", "wb:"]) assert.ok(!text.includes(secret), secret);
+    assert.equal((redactConfig(config) as Config).origin.url, "https://redacted@origin.example/base");
+  });
+
   test("redactConfig() leaves an unset secret unset and keeps every other setting", () => {
     const config = ok(loadConfig({ EDGECACHE_MAX_BYTES: "64MiB" }, HOST));
     const redacted = redactConfig(config) as Config;
