@@ -37,8 +37,8 @@ export interface ClusterNode {
    * among themselves. Called first thing on shutdown.
    */
   announceLeave(): void;
-  /** Graceful leave: hand every key to its next owners (within `timeoutMs`), close the links. */
-  leave(requestId: string, timeoutMs: number): Promise<void>;
+  /** Graceful leave: hand every key to its next owners (within `timeoutMs`), close the links. @default timeoutMs 30000 */
+  leave(requestId: string, timeoutMs?: number): Promise<void>;
 }
 
 /** What joining a cluster needs from the node. */
@@ -180,7 +180,7 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       return port;
     },
     announceLeave: () => links.announceLeave(),
-    async leave(requestId, timeoutMs) {
+    async leave(requestId, timeoutMs = 30_000) {
       links.announceLeave();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
