@@ -4,6 +4,7 @@ import { redactConfig } from "../config/load_config.ts";
 import { AccessDenied, EdgecacheError } from "../core/errors.ts";
 import { decodeKey, keyAllowed } from "../core/key.ts";
 import { explainLocal } from "./explain.ts";
+import { rawPathAfter } from "./raw_path.ts";
 import type { KvService } from "../kv/kv_service.ts";
 import type { AccessControl } from "./access.ts";
 import { readBoundedBody } from "./bounded_body.ts";
@@ -99,8 +100,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvS
 
   app.get("/v1/admin/explain/*", admin("admin.explain"), async (c) => {
     audit(c, "admin.explain", "key");
-    const path = c.req.url.slice(c.req.url.indexOf("/v1/admin/explain/") + "/v1/admin/explain/".length).split("?")[0];
-    const key = decodeKey(path, deps.config.limits.maxKeyBytes);
+    const key = decodeKey(rawPathAfter(c.req.url, "/v1/admin/explain/"), deps.config.limits.maxKeyBytes);
     if (deps.cluster !== undefined) return c.json(await deps.cluster.explain(key, c.get("requestId")));
     return c.json(explainLocal(store, key, deps.node.id, deps.now()));
   });

@@ -10,20 +10,10 @@ import { ageSeconds, originFailureStatus, readStatus } from "./cache_headers.ts"
 import { parseEntityTags, writePreconditions } from "./conditional.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { errorResponse } from "./http_errors.ts";
+import { rawPathAfter } from "./raw_path.ts";
 import { parseContentType, parseTags, parseTtlMs } from "./write_params.ts";
 
 const KV_PREFIX = "/v1/kv/";
-
-/** The key part of the URL, still percent-encoded, so decoding is ours and canonical. */
-function rawKey(url: string): string {
-  // The route also matches "/v1/kv" itself, so anchor at the path's start: a later "/v1/kv/" (in
-  // the query, say) must never become the key. No "/v1/kv/" at the path start means no key.
-  const path = url.indexOf("/", url.indexOf("//") + 2);
-  if (path === -1 || !url.startsWith(KV_PREFIX, path)) return "";
-  const start = path + KV_PREFIX.length;
-  const query = url.indexOf("?", start);
-  return query === -1 ? url.slice(start) : url.slice(start, query);
-}
 
 /** The single value of a query parameter; a repeated parameter is ambiguous and refused. */
 function singleQuery(c: AppContext, name: string): string | undefined {
@@ -37,7 +27,7 @@ function singleQuery(c: AppContext, name: string): string | undefined {
 export function registerKvRoutes(app: Hono<AppEnv>, deps: AppDeps & { kv: KvService }, access: AccessControl): void {
   const { config } = deps;
   const kv = deps.kv;
-  const keyOf = (c: AppContext) => decodeKey(rawKey(c.req.url), config.limits.maxKeyBytes);
+  const keyOf = (c: AppContext) => decodeKey(rawPathAfter(c.req.url, KV_PREFIX), config.limits.maxKeyBytes);
 
   const notFound = (cacheStatus: string) =>
     errorResponse(new EdgecacheError("not_found", "Cannot find the key as it must be stored and fresh: current key is absent"), { "cache-status": cacheStatus });

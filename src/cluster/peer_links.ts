@@ -92,7 +92,6 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     return breaker;
   };
 
-  const send = (link: Link, frame: Frame) => link.send(frame);
 
   /** Keeps one connection per pair: the one dialled by the smaller node id, on both sides alike. */
   function establish(link: Link): void {
@@ -117,7 +116,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   /** Sends without throwing; false when the frame could not go out (closed, backed up, too large). */
   const trySend = (link: Link, frame: Frame): boolean => {
     try {
-      send(link, frame);
+      link.send(frame);
       return true;
     } catch {
       return false;
@@ -138,7 +137,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   function reply(link: Link, frame: Extract<Frame, { t: "res" | "err" }>): void {
     if (link.closed) return;
     try {
-      send(link, frame);
+      link.send(frame);
     } catch (error) {
       if (frame.t === "res") trySend(link, errorFrame(frame.id, error));
     }
@@ -201,7 +200,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       if (frame.node === self.id) return refuse("a node cannot link to itself");
       Object.assign(link, { nodeId: frame.node, peerAddress: frame.peer, httpAddress: frame.http, dialer: frame.node });
       try {
-        send(link, { t: "welcome", v: PROTOCOL_VERSION, node: self.id, peer: self.peer, http: self.http, members: membership.gossip() });
+        link.send({ t: "welcome", v: PROTOCOL_VERSION, node: self.id, peer: self.peer, http: self.http, members: membership.gossip() });
       } catch {
         // A link that cannot take the welcome cannot be established; this runs inside the socket's
         // data callback, where a throw would be uncaught.
@@ -242,7 +241,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     try {
       connection = await deps.transport.connect(parseAddress(address), settings.connectTimeoutMs);
       const link = new Link(connection, self.id, limits, handlers);
-      send(link, { t: "hello", v: PROTOCOL_VERSION, cluster: settings.cluster, node: self.id, peer: self.peer, http: self.http });
+      link.send({ t: "hello", v: PROTOCOL_VERSION, cluster: settings.cluster, node: self.id, peer: self.peer, http: self.http });
       const deadline = deps.now() + settings.connectTimeoutMs;
       while (link.nodeId === undefined && !link.closed && deps.now() < deadline && !stopped) await new Promise((resolve) => setTimeout(resolve, 5));
       if (link.nodeId === undefined) {
@@ -281,7 +280,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         continue;
       }
       try {
-        send(link, { t: "ping", id: deps.now(), members: membership.gossip() });
+        link.send({ t: "ping", id: deps.now(), members: membership.gossip() });
       } catch { /* a full or closed link is dealt with by its own close */ }
     }
   }
@@ -326,7 +325,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     announceLeave() {
       for (const link of links.values()) {
         try {
-          send(link, { t: "leave", node: self.id });
+          link.send({ t: "leave", node: self.id });
         } catch { /* best effort */ }
       }
     },

@@ -1,3 +1,4 @@
+import { keyAllowed } from "../core/key.ts";
 import type { Preconditions, PutInput, Store } from "../core/store.ts";
 import type { Version } from "../core/version.ts";
 import type { ReadOutcome, ReadThrough } from "../origin/read_through.ts";
@@ -24,7 +25,7 @@ export interface KvService {
 
 /** True when `key` is inside one of `prefixes` (no list allows all). */
 export function allowedBy(prefixes: readonly string[] | undefined): ((key: string) => boolean) | undefined {
-  return prefixes === undefined ? undefined : (key) => prefixes.some((prefix) => key.startsWith(prefix));
+  return prefixes === undefined ? undefined : (key) => keyAllowed(key, prefixes);
 }
 
 /** The key-value operations of a single node: its store, read through its origin when one is set. */
