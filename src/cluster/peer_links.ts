@@ -93,13 +93,18 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   };
 
 
-  /** Keeps one connection per pair: the one dialled by the smaller node id, on both sides alike. */
+  /**
+   * Keeps one connection per pair: the one dialled by the smaller node id, on both sides alike.
+   * Between two links of the same dialler the newer wins: a node dials a peer again only after
+   * giving its old link up (closed, or silent past the failure timeout), while the other side may
+   * still hold that old link open behind a middlebox that forgot it.
+   */
   function establish(link: Link): void {
     const node = link.nodeId as string;
     const existing = links.get(node);
     if (existing !== undefined && !existing.closed) {
       const preferredDialer = self.id < node ? self.id : node;
-      const keepNew = link.dialer === preferredDialer && existing.dialer !== preferredDialer;
+      const keepNew = link.dialer === preferredDialer || existing.dialer !== preferredDialer;
       const loser = keepNew ? existing : link;
       if (loser === link) {
         link.close("duplicate link");

@@ -188,6 +188,23 @@ describe("peer links: discovery", () => {
     }
   });
 
+  test("a second dial from the same dialler replaces its old link: it dials again only once it gave the old one up", SLOW, () =>
+    withCluster(async (h) => {
+      // node-z > node-b, so node-b is the preferred dialler of the pair; a raw peer plays node-b.
+      const z = await h.start("node-z");
+      const dialler = h.network.transport("node-b");
+      const first = rawPeer(await dialler.connect({ host: "node-z", port: 7070 }, 1000));
+      first.send(hello("node-b"));
+      await waitFor(() => first.frames.some((frame) => frame.t === "welcome"), "the first link welcomed");
+      // As after a middlebox forgot the first connection: node-b declared it dead and dials again.
+      const second = rawPeer(await dialler.connect({ host: "node-z", port: 7070 }, 1000));
+      second.send(hello("node-b"));
+      await waitFor(() => second.frames.some((frame) => frame.t === "welcome") && first.closed, "the old link closed for the new one");
+      assert.equal(second.closed, false, "the new link is kept");
+      assert.equal(z.links.isUp("node-b"), true);
+      await waitFor(() => second.frames.some((frame) => frame.t === "ping"), "heartbeats on the new link");
+    }));
+
   test("three nodes that all seed each other keep one link per pair", SLOW, () =>
     withCluster(async (h) => {
       const all = ["node-a:7070", "node-b:7070", "node-c:7070"];
