@@ -135,7 +135,7 @@ export async function startNode(config: Config, runtime: Runtime, options: NodeO
   // --- end cluster
   let draining = false;
   const readiness = (): Readiness => ({
-    ready: !draining && !persistence.recovering(),
+    ready: !draining && !persistence.recovering() && cluster?.startingUp() !== true,
     checks: {
       store: { status: "ok", detail: `${store.stats().entries} entries` },
       shutdown: draining ? { status: "down", detail: "draining for shutdown" } : { status: "ok" },

@@ -3,11 +3,12 @@ import type { Preconditions, PutInput, Store } from "../core/store.ts";
 import type { Version } from "../core/version.ts";
 import { allowedBy, type InvalidationTarget, type KvService } from "../kv/kv_service.ts";
 import type { ReadOutcome } from "../origin/read_through.ts";
+import type { CatchUp } from "./catch_up.ts";
 import type { ChangeCapture, Placement } from "./cluster_state.ts";
-import type { Op } from "./frames.ts";
+import { type Op, peekAnswerSchema } from "./frames.ts";
 import { outcomeFromWire } from "./outcome_wire.ts";
 import type { PeerLinks } from "./peer_links.ts";
-import { deleteToWire, toWire } from "./wire.ts";
+import { deleteToWire, fromWire, toWire } from "./wire.ts";
 
 /** What the cluster's key-value service is built from. */
 export interface ClusterKvDeps {
@@ -19,9 +20,13 @@ export interface ClusterKvDeps {
   capture: ChangeCapture;
   /** Deadline of a forwarded read, which may include the owner's origin fetch. */
   readTimeoutMs: number;
+  /** Whether this node still awaits its peers' syncs (after a start or a link coming back). */
+  catchUp: CatchUp;
   /** Observes forwarded operations and replication shortfalls for metrics. */
   onForward?: (op: string) => void;
   onReplicationShortfall?: () => void;
+  /** Observes a catch-up repair (the other owners asked for their copies of a key). */
+  onRepair?: () => void;
 }
 
 /** The coordinator's side of writes, also used when a peer forwards a write to this node. */
@@ -46,7 +51,7 @@ export interface Coordinator {
  * If-None-Match) are decided here, on the key's primary, so compare-and-set is ordered.
  */
 export function createCoordinator(deps: ClusterKvDeps): Coordinator {
-  const { placement, store, links, capture } = deps;
+  const { placement, store, links, capture, catchUp } = deps;
 
   async function replicate(key: string, op: Extract<Op, { op: "apply" }>, requestId: string): Promise<void> {
     const owners = placement.owners(key);
@@ -82,6 +87,37 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
     }
   }
 
+  /**
+   * While this node catches up, its store may lack writes the cluster acknowledged, or hold older
+   * copies: the key's other owners are asked for their copies (store only, never the origin) and
+   * the newest version is applied here before the read or the conditional write goes on.
+   */
+  async function repair(key: string, requestId: string): Promise<void> {
+    const others = placement.owners(key).filter((owner) => owner !== placement.self);
+    await Promise.all(others.map(async (owner) => {
+      let answer;
+      try {
+        answer = peekAnswerSchema.parse(await links.request(owner, { op: "peek", key }, requestId));
+      } catch {
+        return; // An owner that cannot answer now has nothing to add; the sync still comes.
+      }
+      if (answer.entry !== undefined && answer.entry.k === key) store.applyEntry(key, fromWire(answer.entry));
+      if (answer.deleted !== undefined) store.applyDelete(key, { hlc: answer.deleted[0], node: answer.deleted[1] });
+    }));
+    deps.onRepair?.();
+  }
+
+  /** Repairs `key` first while catching up; during start-up a miss here is not an answer at all. */
+  async function caughtUpOn(key: string, requestId: string): Promise<void> {
+    if (!catchUp.active()) return;
+    await repair(key, requestId);
+    if (catchUp.startingUp() && store.peek(key) === undefined) {
+      throw new PeerUnavailable(
+        `Cannot answer for ${key} here as this node must have caught up with its peers: current state is starting up, awaiting ${catchUp.awaiting().join(", ") || "its first peer"}`,
+      );
+    }
+  }
+
   const primaryCounter = (allowPrefixes: readonly string[] | undefined) => {
     const allowed = allowedBy(allowPrefixes);
     let primaries = 0;
@@ -95,6 +131,7 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
 
   return {
     async readHere(key, requestId) {
+      await caughtUpOn(key, requestId);
       const outcome = await deps.local.read(key, requestId);
       // Only the request that ran the origin fetch replicates what it stored; its waiters do not.
       if ((outcome.kind === "fetched" && outcome.stored && !outcome.collapsed) || (outcome.kind === "absent" && outcome.stored && !outcome.collapsed)) {
@@ -107,12 +144,15 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
     },
     async write(key, input, preconditions, requestId) {
       ensureQuorumReachable(key);
+      // A precondition is decided against the newest copy, not one this node may have missed.
+      if (preconditions !== undefined && catchUp.active()) await repair(key, requestId);
       const [{ created, entry }] = capture.capture(() => store.put(key, input, preconditions));
       await replicate(key, { op: "apply", entries: [toWire(key, entry)], deletes: [] }, requestId);
       return { created, version: entry.version };
     },
     async remove(key, preconditions, requestId) {
       ensureQuorumReachable(key);
+      if (preconditions !== undefined && catchUp.active()) await repair(key, requestId);
       const [removed, changes] = capture.capture(() => store.delete(key, preconditions));
       const deletes = changes.flatMap((change) => (change.kind === "delete" ? [deleteToWire(change.key, change.version)] : []));
       await replicate(key, { op: "apply", entries: [], deletes }, requestId);
@@ -173,7 +213,8 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
 
   return {
     async read(key, requestId): Promise<ReadOutcome> {
-      if (placement.owners(key).includes(placement.self)) {
+      // A copy here is only trusted once this node has caught up; until then readHere repairs it first.
+      if (placement.owners(key).includes(placement.self) && !deps.catchUp.active()) {
         const entry = store.peek(key);
         if (entry !== undefined && entry.negative !== true) return await deps.local.read(key, requestId);
       }

@@ -9,7 +9,8 @@ import type { Logger } from "../obs/logger.ts";
 import { createClusterKv, createCoordinator } from "./cluster_kv.ts";
 import { createChangeCapture, createPlacement } from "./cluster_state.ts";
 import { describeCopy } from "../api/explain.ts";
-import { createMembership } from "./membership.ts";
+import { createCatchUp } from "./catch_up.ts";
+import { createMembership, type Membership } from "./membership.ts";
 import { createPeerLinks } from "./peer_links.ts";
 import { createRebalancer } from "./rebalancer.ts";
 import { createReplicaHandler } from "./replica_handler.ts";
@@ -30,6 +31,11 @@ export interface ClusterNode {
   observe(change: StoreChange): void;
   /** Readiness of the cluster part: peers and replica quorum. */
   readiness(): ReadinessCheck;
+  /**
+   * True until this node has caught up with its peers after starting (or the catch-up cap
+   * passed): it is not ready, and a miss here is no answer.
+   */
+  startingUp(): boolean;
   /** Starts listening and dialling peers; resolves with the bound peer port. */
   start(): Promise<number>;
   /**
@@ -81,7 +87,25 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       rebalancing = rebalancing.then(() => rebalancer.rebalance(previous, requestId)).catch((error) => log.warn({ err: error, requestId }, "rebalance failed"));
     },
   });
-  const metrics = createClusterMetrics(deps.registry, { members: () => membership.members(), links: () => links.states() });
+  // Start-up ends once every peer known alive has synced; each later link waits for its sync.
+  // Both waits are capped: a peer that never finishes its sync must not keep this node cautious.
+  const catchUpCapMs = Math.max(10_000, 4 * config.cluster.failureTimeoutMs);
+  const catchUp = createCatchUp({
+    self: self.id,
+    now: deps.now,
+    startupCapMs: catchUpCapMs,
+    syncCapMs: catchUpCapMs,
+    onStartupEnd: (complete) => log.info({ complete, awaiting: complete ? [] : catchUp.awaiting() }, "caught up with peers after start"),
+  });
+  // Gossip tells who the others see alive: during start-up this node waits for those too.
+  const gossipAware: Membership = {
+    ...membership,
+    learn(infos) {
+      for (const info of infos) catchUp.reported(info.id, info.state);
+      membership.learn(infos);
+    },
+  };
+  const metrics = createClusterMetrics(deps.registry, { members: () => membership.members(), links: () => links.states(), catchingUp: () => catchUp.active() });
   let handle: (from: string, op: import("./frames.ts").Op, requestId: string) => Promise<unknown> = async () => undefined;
   const links = createPeerLinks(
     {
@@ -100,16 +124,18 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     {
       self,
       transport: deps.transport,
-      membership,
+      membership: gossipAware,
       log,
       now: deps.now,
       random: deps.random,
       onRequest: (from, op, requestId) => handle(from, op, requestId),
       onFrame: metrics.frame,
       onLinkUp(node) {
+        catchUp.linked(node);
         const requestId = `sync-${self.id}-${++rebalanceSeq}`;
         rebalancing = rebalancing.then(() => rebalancer.syncTo(node, requestId)).catch((error) => log.warn({ err: error, requestId }, "sync to peer failed"));
       },
+      onLinkDown: (node) => catchUp.unlinked(node),
     },
   );
   const rebalancer = createRebalancer({ placement, store, links, log, onMoved: metrics.moved, onPending: metrics.pending });
@@ -120,11 +146,13 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     links,
     capture,
     readTimeoutMs: config.origin.timeoutMs + config.cluster.peerTimeoutMs,
+    catchUp,
     onForward: metrics.forwarded,
     onReplicationShortfall: metrics.replicationShortfall,
+    onRepair: metrics.repaired,
   };
   const coordinator = createCoordinator(kvDeps);
-  handle = createReplicaHandler({ self: self.id, store, local: deps.local, coordinator, now: deps.now });
+  handle = createReplicaHandler({ self: self.id, store, local: deps.local, coordinator, now: deps.now, onSynced: (from) => catchUp.synced(from) });
   const kv = createClusterKv(kvDeps, coordinator);
 
   const view: ClusterView = {
@@ -136,6 +164,7 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
         node_id: self.id,
         replicas: config.cluster.replicas,
         effective_replicas: Math.min(config.cluster.replicas, placement.ring().nodes.length),
+        catching_up: { active: catchUp.active(), starting_up: catchUp.startingUp(), awaiting: catchUp.awaiting() },
         members: membership.members().map((member) => ({
           id: member.id,
           state: member.id === self.id ? "self" : member.state,
@@ -165,7 +194,9 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     kv,
     view,
     observe: capture.observe,
+    startingUp: () => catchUp.startingUp(),
     readiness() {
+      if (catchUp.startingUp()) return { status: "down", detail: `catching up after start: awaiting ${catchUp.awaiting().join(", ") || "a first peer"}` };
       const members = membership.members().filter((member) => member.id !== self.id && member.state !== "left");
       const down = members.filter((member) => member.state !== "alive").map((member) => member.id);
       const placed = placement.ring().nodes.length;

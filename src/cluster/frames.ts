@@ -53,8 +53,16 @@ export const opSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("flush") }).strict(),
   /** Describe this node's copy of a key. */
   z.object({ op: z.literal("explain"), key }).strict(),
+  /** This node's copy of a key or its delete, from the store only (never the origin). */
+  z.object({ op: z.literal("peek"), key }).strict(),
+  /** The sender has sent every entry it holds that the receiver owns (end of a sync). */
+  z.object({ op: z.literal("synced") }).strict(),
 ]);
 export type Op = z.infer<typeof opSchema>;
+
+/** The answer to `peek`: the entry held, or the version of the delete remembered, or neither. */
+export const peekAnswerSchema = z.object({ entry: wireEntrySchema.optional(), deleted: z.tuple([hlc, node32]).optional() }).strict();
+export type PeekAnswer = z.infer<typeof peekAnswerSchema>;
 
 /** Every frame of the protocol. */
 export const frameSchema = z.discriminatedUnion("t", [

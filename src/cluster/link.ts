@@ -144,7 +144,12 @@ export class Link {
   }
 }
 
-/** Rebuilds a peer's error with its code, if it is one of ours. */
+/**
+ * Rebuilds a peer's error with its code, if it is one of ours. A peer's `peer_unavailable` stays
+ * a PeerUnavailable, so a read moves on to the next owner; it counts as attempted, because the
+ * peer may have applied a write before it failed to reach its replicas.
+ */
 export function remoteError(code: string, message: string): EdgecacheError {
+  if (code === "peer_unavailable") return new PeerUnavailable(message, { attempted: true, answered: true });
   return new EdgecacheError(isErrorCode(code) ? code : "internal", message);
 }

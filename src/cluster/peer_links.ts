@@ -45,6 +45,8 @@ export interface PeerLinksDeps {
    * missed writes while unreachable without ever being declared down, so it needs a sync.
    */
   onLinkUp?: (node: string) => void;
+  /** Called when the active link to `node` closes (a replacing link then comes up at once). */
+  onLinkDown?: (node: string) => void;
 }
 
 /** The state of the link to one peer, for admin and metrics. */
@@ -232,6 +234,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       if (link.nodeId !== undefined && links.get(link.nodeId) === link) {
         links.delete(link.nodeId);
         log.info({ peer: link.nodeId, reason }, "peer link down");
+        deps.onLinkDown?.(link.nodeId);
       }
     },
   };
@@ -314,7 +317,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         return body;
       } catch (error) {
         // Only a silent or broken peer counts against it; an error it answered with does not.
-        breaker.record(!(error instanceof PeerUnavailable));
+        breaker.record(!(error instanceof PeerUnavailable) || error.answered);
         throw error;
       }
     },

@@ -2,12 +2,20 @@ import type { Store } from "../core/store.ts";
 import type { Placement } from "./cluster_state.ts";
 import type { Op, WireEntry } from "./frames.ts";
 import type { PeerLinks } from "./peer_links.ts";
+import { planHandoff } from "./handoff_plan.ts";
 import { createRing, type Ring } from "./ring.ts";
 import { deleteToWire, toWire } from "./wire.ts";
 
 /** Batch limits of a handoff: bounded frames, one batch in flight per peer (backpressure). */
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 4 * 1024 * 1024;
+/** Keys planned between two yields to the event loop, so heartbeats and requests keep flowing. */
+const PLAN_SLICE = 2048;
+/** Tries per batch; a batch is tried again only while the link to its peer is up. */
+const BATCH_ATTEMPTS = 3;
+
+/** Lets timers and I/O run between slices of a long plan. */
+const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** What rebalancing needs. */
 export interface RebalancerDeps {
@@ -19,6 +27,8 @@ export interface RebalancerDeps {
   onMoved?: (count: number) => void;
   /** Reports entries waiting to be handed off, for metrics. */
   onPending?: (count: number) => void;
+  /** Pause before trying a failed batch again (doubles per try). @default 200 */
+  retryBaseMs?: number;
 }
 
 /** Moves keys to their owners when placement changes, and hands everything off on leave. */
@@ -30,7 +40,10 @@ export interface Rebalancer {
   /**
    * Sends `node` every entry and recent delete held here that it owns: a peer whose link comes up
    * may have restarted empty or missed writes (taken by stand-ins) while it was unreachable but not
-   * yet declared down, which no placement change would repair. Versions decide on arrival.
+   * yet declared down, which no placement change would repair. Versions decide on arrival. Entries
+   * the rebalance just before it delivered to `node` are not sent twice. When everything arrived,
+   * `node` is told `synced` (it stops catching up on this node's account), and copies held here only
+   * as a stand-in are let go.
    */
   syncTo(node: string, requestId: string): Promise<{ moved: number; failed: number }>;
 }
@@ -40,24 +53,42 @@ type Batch = { entries: WireEntry[]; deletes: Array<[string, number, number]>; b
 /** Creates the rebalancer. */
 export function createRebalancer(deps: RebalancerDeps): Rebalancer {
   const { placement, store, links } = deps;
+  const retryBaseMs = deps.retryBaseMs ?? 200;
+  /** What the last rebalance delivered, per node: key -> version, so the sync after it skips them. */
+  let lastDelivered = new Map<string, Map<string, string>>();
+
+  /** Sends one batch, trying again (with a growing pause) while the peer's link is up. */
+  async function send(node: string, batch: Batch, requestId: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await links.request(node, { op: "apply", entries: batch.entries, deletes: batch.deletes } satisfies Op, requestId);
+        return true;
+      } catch (error) {
+        const again = attempt < BATCH_ATTEMPTS && links.isUp(node);
+        deps.log.warn({ peer: node, err: (error as Error)?.message, attempt, retrying: again, requestId }, "handoff batch failed");
+        if (!again) return false;
+        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
 
   /** Sends each peer its batches one after another, so no peer is flooded; peers run in parallel. */
-  async function ship(plan: Map<string, Batch[]>, requestId: string): Promise<{ moved: number; failed: number; delivered: Set<string> }> {
+  async function ship(plan: Map<string, Batch[]>, requestId: string): Promise<{ moved: number; failed: number; delivered: Map<string, Map<string, string>> }> {
     let moved = 0;
     let failed = 0;
-    const delivered = new Set<string>();
+    const delivered = new Map<string, Map<string, string>>();
     let pending = [...plan.values()].flat().reduce((sum, batch) => sum + batch.entries.length + batch.deletes.length, 0);
     deps.onPending?.(pending);
     await Promise.all([...plan].map(async ([node, batches]) => {
+      const got = new Map<string, string>();
+      delivered.set(node, got);
       for (const batch of batches) {
         const size = batch.entries.length + batch.deletes.length;
-        try {
-          await links.request(node, { op: "apply", entries: batch.entries, deletes: batch.deletes } satisfies Op, requestId);
+        if (await send(node, batch, requestId)) {
           moved += size;
-          for (const entry of batch.entries) delivered.add(`${node}\u0000${entry.k}`);
-        } catch (error) {
+          for (const entry of batch.entries) got.set(entry.k, versionTag(entry.hlc, entry.node));
+        } else {
           failed += size;
-          deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "handoff batch failed");
         }
         pending -= size;
         deps.onPending?.(pending);
@@ -66,6 +97,8 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
     deps.onMoved?.(moved);
     return { moved, failed, delivered };
   }
+
+  const wasDelivered = (delivered: Map<string, Map<string, string>>, node: string, key: string) => delivered.get(node)?.has(key) === true;
 
   function add(plan: Map<string, Batch[]>, node: string, item: { entry?: WireEntry; del?: [string, number, number] }): void {
     let batches = plan.get(node);
@@ -87,18 +120,20 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
 
   return {
     async rebalance(previous, requestId) {
+      lastDelivered = new Map();
       const plan = new Map<string, Batch[]>();
       const leaving: string[] = [];
+      let planned = 0;
+      const placed = new Set(placement.ring().nodes);
       for (const [key, entry] of store.entries()) {
+        if (++planned % PLAN_SLICE === 0) await yieldToLoop();
         const owners = placement.owners(key);
         const before = previous.owners(key, placement.replicas);
         if (owners.join() === before.join()) continue;
-        // An owner that stays sends the key to the new owners; a node that is no longer an owner
-        // sends it to all of them and lets it go. Newer copies there win by version.
-        const staying = owners.includes(placement.self);
-        const targets = staying ? owners.filter((owner) => owner !== placement.self && !before.includes(owner)) : owners;
+        // Newer copies at the targets win by version, so a key sent twice does no harm, only work.
+        const { targets, release } = planHandoff(placement.self, before, owners, placed);
         for (const owner of targets) add(plan, owner, { entry: toWire(key, entry) });
-        if (!staying) leaving.push(key);
+        if (release) leaving.push(key);
       }
       for (const [key, version] of store.recentDeletes()) {
         const before = previous.owners(key, placement.replicas);
@@ -107,20 +142,42 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
         }
       }
       const result = await ship(plan, requestId);
+      lastDelivered = result.delivered;
       // A key leaves this node only once some owner confirmed it has it.
       for (const key of leaving) {
-        if (placement.owners(key).some((owner) => result.delivered.has(`${owner}\u0000${key}`))) store.discard(key);
+        if (placement.owners(key).some((owner) => wasDelivered(result.delivered, owner, key))) store.discard(key);
       }
       if (result.moved + result.failed > 0) deps.log.info({ moved: result.moved, failed: result.failed, requestId }, "rebalance finished");
       return { moved: result.moved, failed: result.failed };
     },
     async syncTo(node, requestId) {
+      const already = lastDelivered.get(node);
+      lastDelivered.delete(node);
       const plan = new Map<string, Batch[]>();
-      for (const [key, entry] of store.entries()) if (placement.owners(key).includes(node)) add(plan, node, { entry: toWire(key, entry) });
+      const standIn: string[] = [];
+      let planned = 0;
+      for (const [key, entry] of store.entries()) {
+        if (++planned % PLAN_SLICE === 0) await yieldToLoop();
+        const owners = placement.owners(key);
+        if (!owners.includes(node)) continue;
+        if (!owners.includes(placement.self)) standIn.push(key);
+        if (already?.get(key) === versionTag(entry.version.hlc, entry.version.node)) continue;
+        add(plan, node, { entry: toWire(key, entry) });
+      }
       for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(plan, node, { del: deleteToWire(key, version) });
-      if (plan.size === 0) return { moved: 0, failed: 0 };
-      const { moved, failed } = await ship(plan, requestId);
-      deps.log.info({ peer: node, moved, failed, requestId }, "sync to peer finished");
+      const { moved, failed, delivered } = await ship(plan, requestId);
+      // A copy this node held only for an owner it could not reach goes once that owner has it.
+      for (const key of standIn) {
+        if (!placement.owners(key).includes(placement.self) && (wasDelivered(delivered, node, key) || already?.has(key) === true)) store.discard(key);
+      }
+      if (failed === 0) {
+        try {
+          await links.request(node, { op: "synced" }, requestId);
+        } catch (error) {
+          deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "could not tell the peer its sync is complete");
+        }
+      }
+      if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, requestId }, "sync to peer finished");
       return { moved, failed };
     },
     async handOffAll(requestId) {
@@ -128,7 +185,9 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       if (others.length === 0) return { moved: 0, failed: 0 };
       const without = createRing(others);
       const plan = new Map<string, Batch[]>();
+      let planned = 0;
       for (const [key, entry] of store.entries()) {
+        if (++planned % PLAN_SLICE === 0) await yieldToLoop();
         for (const owner of without.owners(key, placement.replicas)) add(plan, owner, { entry: toWire(key, entry) });
       }
       for (const [key, version] of store.recentDeletes()) {
@@ -139,4 +198,9 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       return { moved, failed };
     },
   };
+}
+
+/** A version as a compact comparable string. */
+function versionTag(hlc: number, node: number): string {
+  return `${hlc}.${node}`;
 }

@@ -2,9 +2,9 @@ import type { Store } from "../core/store.ts";
 import type { KvService } from "../kv/kv_service.ts";
 import { describeCopy } from "../api/explain.ts";
 import type { Coordinator } from "./cluster_kv.ts";
-import type { Op } from "./frames.ts";
+import type { Op, PeekAnswer } from "./frames.ts";
 import { outcomeToWire } from "./outcome_wire.ts";
-import { fromWire } from "./wire.ts";
+import { fromWire, toWire } from "./wire.ts";
 
 /** What answering peers needs. */
 export interface ReplicaHandlerDeps {
@@ -14,12 +14,14 @@ export interface ReplicaHandlerDeps {
   local: KvService;
   coordinator: Coordinator;
   now: () => number;
+  /** A peer finished its sync to this node. */
+  onSynced: (from: string) => void;
 }
 
 /** Serves the operations peers send to this node; the result is the response body. */
 export function createReplicaHandler(deps: ReplicaHandlerDeps): (from: string, op: Op, requestId: string) => Promise<unknown> {
   const { store } = deps;
-  return async (_from, op, requestId) => {
+  return async (from, op, requestId) => {
     switch (op.op) {
       case "get":
         return outcomeToWire(op.key, await deps.coordinator.readHere(op.key, requestId));
@@ -41,6 +43,17 @@ export function createReplicaHandler(deps: ReplicaHandlerDeps): (from: string, o
         return deps.coordinator.flushHere();
       case "explain":
         return describeCopy(store, op.key, deps.self, deps.now());
+      case "peek": {
+        const answer: PeekAnswer = {};
+        const entry = store.inspect(op.key);
+        if (entry !== undefined) answer.entry = toWire(op.key, entry);
+        const deleted = store.deletedAt(op.key);
+        if (deleted !== undefined) answer.deleted = [deleted.hlc, deleted.node];
+        return answer;
+      }
+      case "synced":
+        deps.onSynced(from);
+        return true;
     }
   };
 }

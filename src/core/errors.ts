@@ -85,10 +85,16 @@ export class PeerUnavailable extends EdgecacheError {
    * another node, which would apply it twice.
    */
   readonly attempted: boolean;
+  /**
+   * True when the peer itself answered with this error (it could not reach the nodes it needed,
+   * or is still catching up): the peer is alive, so its circuit breaker must not count it.
+   */
+  readonly answered: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; attempted?: boolean }) {
+  constructor(message: string, options?: { cause?: unknown; attempted?: boolean; answered?: boolean }) {
     super("peer_unavailable", message, options);
     this.name = "PeerUnavailable";
     this.attempted = options?.attempted ?? false;
+    this.answered = options?.answered ?? false;
   }
 }

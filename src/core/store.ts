@@ -123,6 +123,8 @@ export interface Store {
   entries(): Array<[string, StoredEntry]>;
   /** Recent deletes as [key, version], for rebalancing (so a moved key's delete moves too). */
   recentDeletes(): Array<[string, Version]>;
+  /** The version of `key`'s recent delete, while its tombstone is kept (for a peer's catch-up). */
+  deletedAt(key: string): Version | undefined;
   /**
    * Drops a key this node no longer owns after handing it off: no tombstone and no change
    * event, like an eviction (the data lives on at its owners).
@@ -344,6 +346,7 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       return current !== undefined;
     },
     recentDeletes: () => tombstones.entries(),
+    deletedAt: (key) => tombstones.versionOf(key),
     discard(key) {
       const entry = table.peek(key);
       if (entry !== undefined) remove(key, entry);

@@ -10,6 +10,8 @@ export interface Tombstones {
   add(key: string, version: Version): void;
   /** True when `key` was deleted at a version at least as new as `version`. */
   covers(key: string, version: Version): boolean;
+  /** The version `key` was deleted at, while its tombstone is kept. */
+  versionOf(key: string): Version | undefined;
   /** Forgets `key`'s tombstone, e.g. when a newer write arrives. */
   remove(key: string): void;
   /** Every kept delete as [key, version], oldest first. */
@@ -50,6 +52,10 @@ export function createTombstones(options: { maxCount: number; maxAgeMs: number; 
         return false;
       }
       return compareVersions(stone.version, version) >= 0;
+    },
+    versionOf(key) {
+      const stone = stones.get(key);
+      return stone === undefined || stone.at <= options.now() - options.maxAgeMs ? undefined : stone.version;
     },
     remove: (key) => void stones.delete(key),
     entries: () => Array.from(stones, ([key, stone]) => [key, stone.version] as [string, Version]),

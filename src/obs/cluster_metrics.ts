@@ -9,6 +9,8 @@ export interface ClusterMetrics {
   replicationShortfall(): void;
   moved(count: number): void;
   pending(count: number): void;
+  /** A read or conditional write asked the key's other owners for their copies while catching up. */
+  repaired(): void;
 }
 
 const FRAME_TYPES = new Set(["hello", "welcome", "refuse", "ping", "pong", "req", "res", "err", "leave"]);
@@ -17,7 +19,18 @@ const FRAME_TYPES = new Set(["hello", "welcome", "refuse", "ping", "pong", "req"
  * Registers the cluster metrics. Per-peer series are labelled by node id: bounded by the
  * cluster's size, never by keys.
  */
-export function createClusterMetrics(registry: Registry, view: { members(): Member[]; links(): LinkState[] }): ClusterMetrics {
+export function createClusterMetrics(
+  registry: Registry,
+  view: { members(): Member[]; links(): LinkState[]; catchingUp(): boolean },
+): ClusterMetrics {
+  new Gauge({
+    name: "edgecache_cluster_catching_up",
+    help: "1 while this node awaits its peers' syncs (after a start or a link coming back)",
+    registers: [registry],
+    collect(this: Gauge) {
+      this.set(view.catchingUp() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: "edgecache_cluster_members",
     help: "Members in this node's view, by state",
@@ -58,11 +71,17 @@ export function createClusterMetrics(registry: Registry, view: { members(): Memb
   });
   const moved = new Counter({ name: "edgecache_rebalance_moved_total", help: "Entries and deletes handed to other nodes by rebalancing", registers: [registry] });
   const pending = new Gauge({ name: "edgecache_rebalance_pending", help: "Entries and deletes waiting to be handed off", registers: [registry] });
+  const repairs = new Counter({
+    name: "edgecache_catch_up_repairs_total",
+    help: "Reads and conditional writes that asked the key's other owners for their copies while catching up",
+    registers: [registry],
+  });
   return {
     frame: (direction, type) => frames.labels(direction, FRAME_TYPES.has(type) ? type : "other").inc(),
     forwarded: (op) => forwarded.labels(op).inc(),
     replicationShortfall: () => shortfalls.inc(),
     moved: (count) => moved.inc(count),
     pending: (count) => pending.set(count),
+    repaired: () => repairs.inc(),
   };
 }

@@ -18,6 +18,7 @@ interface KvNode {
   id: string;
   store: Store;
   cluster: ClusterNode;
+  registry: Registry;
 }
 
 interface ClusterOptions {
@@ -68,11 +69,12 @@ function harness(options: ClusterOptions = {}) {
       clock: createHybridClock({ nodeId: id, now: Date.now }),
       onChange: (change) => observe(change),
     });
+    const registry = new Registry();
     const cluster = setupCluster(config, {
       store,
       local: createLocalKv(store, undefined),
       transport: network.transport(id),
-      registry: new Registry(),
+      registry,
       log: createLogger({
         level: process.env.CLUSTER_KV_LOG ?? "silent",
         nodeId: id,
@@ -83,7 +85,7 @@ function harness(options: ClusterOptions = {}) {
       httpAddress: `${id}:8080`,
     });
     observe = cluster.observe;
-    const node = { id, store, cluster };
+    const node = { id, store, cluster, registry };
     nodes.set(id, node);
     await cluster.start();
     return node;
@@ -153,6 +155,15 @@ const owners = (key: string, ids = ABC) => createRing(ids).owners(key, 2);
 /** The ids whose stores hold `key` (fresh), sorted. */
 const holders = (h: ReturnType<typeof harness>, key: string) =>
   [...h.nodes.values()].filter((n) => n.store.peek(key) !== undefined).map((n) => n.id).sort();
+/** Entries and deletes the `ids` handed to other nodes (edgecache_rebalance_moved_total), summed. */
+async function movedTotal(h: ReturnType<typeof harness>, ids: string[]): Promise<number> {
+  let total = 0;
+  for (const id of ids) {
+    const metric = await h.node(id).registry.getSingleMetric("edgecache_rebalance_moved_total")?.get();
+    total += metric?.values[0]?.value ?? 0;
+  }
+  return total;
+}
 /** A key whose owners are exactly `[primary, secondary]`. */
 function keyOwnedBy(primary: string, secondary: string, ids = ABC): string {
   const ring = createRing(ids);
@@ -428,6 +439,10 @@ describe("cluster kv: failures", () => {
       );
       const moved = keys.filter((key) => owners(key).includes("node-c"));
       assert.ok(moved.length > 40 && moved.length < 95, `${moved.length} keys gained node-c as an owner`);
+      // Each key reaches node-c about once: from the former owner that lets it go, or the sync.
+      const sent = await movedTotal(h, ab);
+      assert.ok(sent <= moved.length * 2, `${sent} entries sent for ${moved.length} keys that moved`);
+      assert.ok(sent >= moved.length, `${sent} entries sent for ${moved.length} keys that moved`);
       for (const key of keys) {
         const versions = owners(key).map((owner) => JSON.stringify(h.node(owner).store.peek(key)?.version));
         assert.equal(new Set(versions).size, 1, `${key}: owners hold one version`);

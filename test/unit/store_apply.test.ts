@@ -136,6 +136,28 @@ describe("tombstones", () => {
     assert.equal(stones.covers("k", { hlc: 1, node: 1 }), false);
   });
 
+  test("versionOf() names the kept delete's version until it ages out", () => {
+    let now = 0;
+    const stones = createTombstones({ maxCount: 10, maxAgeMs: 1000, now: () => now });
+    stones.add("k", { hlc: 10, node: 1 });
+    assert.deepEqual(stones.versionOf("k"), { hlc: 10, node: 1 });
+    assert.equal(stones.versionOf("other"), undefined);
+    now = 1000;
+    assert.equal(stones.versionOf("k"), undefined);
+  });
+
+  test("store.deletedAt() names the version of a key's recent delete, applied or local", () => {
+    const { store } = setup();
+    store.applyDelete("remote", { hlc: 5000, node: 7 });
+    assert.deepEqual(store.deletedAt("remote"), { hlc: 5000, node: 7 });
+    store.put("local", put("v"));
+    store.delete("local");
+    assert.ok(store.deletedAt("local") !== undefined);
+    assert.equal(store.deletedAt("never"), undefined);
+    store.put("local", put("again"));
+    assert.equal(store.deletedAt("local"), undefined, "a newer write clears the delete");
+  });
+
   test("add() keeps the newer of two deletes", () => {
     const stones = createTombstones({ maxCount: 10, maxAgeMs: 1000, now: () => 0 });
     stones.add("k", { hlc: 20, node: 1 });

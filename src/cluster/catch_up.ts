@@ -1,0 +1,105 @@
+/**
+ * Whether this node may trust its own store yet. A node that (re)starts, or whose link to a peer
+ * comes back, may lack writes the cluster acknowledged meanwhile: they arrive by the peer's sync
+ * (`rebalancer.syncTo`), which ends with a `synced` message. Until then reads must consult the
+ * key's other owners, or a miss here would answer 404, or worse, load an origin value whose newer
+ * version would replace the acknowledged write once the sync arrives.
+ *
+ * Two phases:
+ * - start-up: from start until every peer this node knows to be alive (linked, or reported alive
+ *   by gossip) has sent its sync, or `startupCapMs` passes. The ring may still lack members the
+ *   others see, so a miss here is not authoritative at all.
+ * - after start-up, each link that comes up awaits that peer's sync, for at most `syncCapMs`.
+ */
+export interface CatchUp {
+  /** A link to `node` came up: its sync is awaited. */
+  linked(node: string): void;
+  /** `node` finished sending every entry it holds that this node owns. */
+  synced(node: string): void;
+  /** The link to `node` went down: nothing more will come from it on that link. */
+  unlinked(node: string): void;
+  /** A peer's gossip says `node` is `state`; during start-up an alive node is waited for. */
+  reported(node: string, state: string): void;
+  /** True while some awaited sync has not arrived: reads consult the other owners first. */
+  active(): boolean;
+  /** True during start-up: a miss here is not authoritative (no origin fetch, no 404 from here). */
+  startingUp(): boolean;
+  /** Peers whose sync is still awaited, for readiness and logs. */
+  awaiting(): string[];
+}
+
+/** Timing of the catch-up. */
+export interface CatchUpOptions {
+  self: string;
+  now: () => number;
+  /** Longest start-up phase, even if some peer never syncs. */
+  startupCapMs: number;
+  /** Longest wait for one peer's sync after its link comes up. */
+  syncCapMs: number;
+  /** Called once when start-up ends, with whether every awaited peer synced. */
+  onStartupEnd?: (complete: boolean) => void;
+}
+
+/** Creates the catch-up state of a node that is starting now. */
+export function createCatchUp(options: CatchUpOptions): CatchUp {
+  const startupEnds = options.now() + options.startupCapMs;
+  /** Links up whose sync has not arrived, with the time the wait gives up. */
+  const awaited = new Map<string, number>();
+  /** Peers that completed a sync since start. */
+  const syncedOnce = new Set<string>();
+  /** Peers others report alive (or suspect): start-up waits for them too. */
+  const reportedAlive = new Set<string>();
+  let started = false;
+
+  const expire = () => {
+    const now = options.now();
+    for (const [node, until] of awaited) if (until <= now) awaited.delete(node);
+  };
+
+  function startingUp(): boolean {
+    if (started) return false;
+    expire();
+    const capped = options.now() >= startupEnds;
+    // Nobody synced yet means this node has not heard from the cluster at all: keep waiting.
+    const complete = syncedOnce.size > 0 && awaited.size === 0 && [...reportedAlive].every((node) => syncedOnce.has(node));
+    if (!capped && !complete) return true;
+    started = true;
+    options.onStartupEnd?.(complete);
+    return false;
+  }
+
+  return {
+    linked(node) {
+      awaited.set(node, options.now() + options.syncCapMs);
+    },
+    // Each change that can complete start-up checks it at once: start-up ends when its condition
+    // is first met, not when someone next asks (a later link-up must not extend it).
+    synced(node) {
+      awaited.delete(node);
+      syncedOnce.add(node);
+      startingUp();
+    },
+    unlinked(node) {
+      awaited.delete(node);
+      startingUp();
+    },
+    reported(node, state) {
+      if (node === options.self) return;
+      if (state === "alive" || state === "suspect") reportedAlive.add(node);
+      else reportedAlive.delete(node);
+      startingUp();
+    },
+    active() {
+      if (startingUp()) return true;
+      expire();
+      return awaited.size > 0;
+    },
+    startingUp,
+    awaiting() {
+      expire();
+      const waiting = new Set(awaited.keys());
+      if (startingUp()) for (const node of reportedAlive) if (!syncedOnce.has(node)) waiting.add(node);
+      return [...waiting].sort();
+    },
+  };
+}
