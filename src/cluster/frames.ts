@@ -55,6 +55,8 @@ export const opSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("explain"), key }).strict(),
   /** This node's copy of a key or its delete, from the store only (never the origin). */
   z.object({ op: z.literal("peek"), key }).strict(),
+  /** Versions the sender holds (a sync): the receiver answers which ones it lacks. */
+  z.object({ op: z.literal("offer"), keys: z.array(z.tuple([key, hlc, node32])).max(10_000) }).strict(),
   /** The sender has sent every entry it holds that the receiver owns (end of a sync). */
   z.object({ op: z.literal("synced") }).strict(),
 ]);
@@ -63,6 +65,10 @@ export type Op = z.infer<typeof opSchema>;
 /** The answer to `peek`: the entry held, or the version of the delete remembered, or neither. */
 export const peekAnswerSchema = z.object({ entry: wireEntrySchema.optional(), deleted: z.tuple([hlc, node32]).optional() }).strict();
 export type PeekAnswer = z.infer<typeof peekAnswerSchema>;
+
+/** The answer to `offer`: positions (in the offer) of the versions the receiver lacks, ascending. */
+export const offerAnswerSchema = z.object({ want: z.array(z.number().int().nonnegative().max(9_999)).max(10_000) }).strict();
+export type OfferAnswer = z.infer<typeof offerAnswerSchema>;
 
 /** Every frame of the protocol. */
 export const frameSchema = z.discriminatedUnion("t", [

@@ -1,6 +1,7 @@
+import type { StoredEntry } from "../core/entry.ts";
 import type { Store } from "../core/store.ts";
 import type { Placement } from "./cluster_state.ts";
-import type { Op, WireEntry } from "./frames.ts";
+import { offerAnswerSchema, type Op, type WireEntry } from "./frames.ts";
 import type { PeerLinks } from "./peer_links.ts";
 import { planHandoff } from "./handoff_plan.ts";
 import { createRing, type Ring } from "./ring.ts";
@@ -11,6 +12,9 @@ const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 4 * 1024 * 1024;
 /** Keys planned between two yields to the event loop, so heartbeats and requests keep flowing. */
 const PLAN_SLICE = 2048;
+/** Keys per sync offer, and the key text one offer may carry (the frame schema allows 10,000 keys). */
+const OFFER_KEYS = 4096;
+const OFFER_BYTES = 1024 * 1024;
 /** Tries per batch; a batch is tried again only while the link to its peer is up. */
 const BATCH_ATTEMPTS = 3;
 
@@ -153,7 +157,7 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
     async syncTo(node, requestId) {
       const already = lastDelivered.get(node);
       lastDelivered.delete(node);
-      const plan = new Map<string, Batch[]>();
+      const candidates: Array<[string, StoredEntry]> = [];
       const standIn: string[] = [];
       let planned = 0;
       for (const [key, entry] of store.entries()) {
@@ -162,14 +166,42 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
         if (!owners.includes(node)) continue;
         if (!owners.includes(placement.self)) standIn.push(key);
         if (already?.get(key) === versionTag(entry.version.hlc, entry.version.node)) continue;
-        add(plan, node, { entry: toWire(key, entry) });
+        candidates.push([key, entry]);
       }
-      for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(plan, node, { del: deleteToWire(key, version) });
-      const { moved, failed, delivered } = await ship(plan, requestId);
+      // Offer versions first and send only what the peer lacks: after a short absence, or when
+      // another former holder already sent a key, most of it is there. Deletes are small: sent as is.
+      let moved = 0;
+      let failed = 0;
+      const has = new Set<string>(already?.keys());
+      for (const slice of offerSlices(candidates)) {
+        let want: number[];
+        try {
+          const offer = slice.map(([key, entry]): [string, number, number] => [key, entry.version.hlc, entry.version.node]);
+          want = offerAnswerSchema.parse(await links.request(node, { op: "offer", keys: offer } satisfies Op, requestId)).want;
+        } catch (error) {
+          failed += slice.length;
+          deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "sync offer failed");
+          if (!links.isUp(node)) break;
+          continue;
+        }
+        const wanted = new Set(want);
+        const plan = new Map<string, Batch[]>();
+        slice.forEach(([key, entry], index) => {
+          if (wanted.has(index)) add(plan, node, { entry: toWire(key, entry) });
+          else has.add(key);
+        });
+        const result = await ship(plan, requestId);
+        moved += result.moved;
+        failed += result.failed;
+        for (const key of result.delivered.get(node)?.keys() ?? []) has.add(key);
+      }
+      const deletes = new Map<string, Batch[]>();
+      for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(deletes, node, { del: deleteToWire(key, version) });
+      const result = await ship(deletes, requestId);
+      moved += result.moved;
+      failed += result.failed;
       // A copy this node held only for an owner it could not reach goes once that owner has it.
-      for (const key of standIn) {
-        if (!placement.owners(key).includes(placement.self) && (wasDelivered(delivered, node, key) || already?.has(key) === true)) store.discard(key);
-      }
+      for (const key of standIn) if (!placement.owners(key).includes(placement.self) && has.has(key)) store.discard(key);
       if (failed === 0) {
         try {
           await links.request(node, { op: "synced" }, requestId);
@@ -177,7 +209,7 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
           deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "could not tell the peer its sync is complete");
         }
       }
-      if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, requestId }, "sync to peer finished");
+      if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, offered: candidates.length, requestId }, "sync to peer finished");
       return { moved, failed };
     },
     async handOffAll(requestId) {
@@ -198,6 +230,22 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       return { moved, failed };
     },
   };
+}
+
+/** Splits a sync's candidates into offers of at most OFFER_KEYS keys and OFFER_BYTES of key text. */
+function* offerSlices(candidates: Array<[string, StoredEntry]>): Generator<Array<[string, StoredEntry]>> {
+  let slice: Array<[string, StoredEntry]> = [];
+  let bytes = 0;
+  for (const candidate of candidates) {
+    if (slice.length >= OFFER_KEYS || bytes >= OFFER_BYTES) {
+      yield slice;
+      slice = [];
+      bytes = 0;
+    }
+    slice.push(candidate);
+    bytes += candidate[0].length + 24;
+  }
+  if (slice.length > 0) yield slice;
 }
 
 /** A version as a compact comparable string. */

@@ -2,7 +2,7 @@ import type { Store } from "../core/store.ts";
 import type { KvService } from "../kv/kv_service.ts";
 import { describeCopy } from "../api/explain.ts";
 import type { Coordinator } from "./cluster_kv.ts";
-import type { Op, PeekAnswer } from "./frames.ts";
+import type { OfferAnswer, Op, PeekAnswer } from "./frames.ts";
 import { outcomeToWire } from "./outcome_wire.ts";
 import { fromWire, toWire } from "./wire.ts";
 
@@ -49,6 +49,13 @@ export function createReplicaHandler(deps: ReplicaHandlerDeps): (from: string, o
         if (entry !== undefined) answer.entry = toWire(op.key, entry);
         const deleted = store.deletedAt(op.key);
         if (deleted !== undefined) answer.deleted = [deleted.hlc, deleted.node];
+        return answer;
+      }
+      case "offer": {
+        const answer: OfferAnswer = { want: [] };
+        op.keys.forEach(([key, hlc, node], index) => {
+          if (store.wants(key, { hlc, node })) answer.want.push(index);
+        });
         return answer;
       }
       case "synced":

@@ -119,6 +119,11 @@ export interface Store {
   applyEntry(key: string, entry: StoredEntry): boolean;
   /** Applies a delete made elsewhere at `version`; returns whether an older entry was removed. */
   applyDelete(key: string, version: Version): boolean;
+  /**
+   * True when an entry of `key` at `version` would be applied here: nothing newer is held, deleted
+   * or flushed. Lets a peer's sync send only what this node lacks (expiry is not known here).
+   */
+  wants(key: string, version: Version): boolean;
   /** A snapshot of every retained entry, for snapshots and rebalancing. */
   entries(): Array<[string, StoredEntry]>;
   /** Recent deletes as [key, version], for rebalancing (so a moved key's delete moves too). */
@@ -336,6 +341,11 @@ export function createStore(config: StoreConfig, deps: StoreDeps): Store {
       if (size > config.maxBytes) return false;
       install(key, { ...entry, size }, current);
       return true;
+    },
+    wants(key, version) {
+      if (compareVersions(version, flushedAt) <= 0 || tombstones.covers(key, version)) return false;
+      const current = retained(key, table.peek(key), deps.now());
+      return current === undefined || compareVersions(current.version, version) < 0;
     },
     applyDelete(key, version) {
       deps.clock.observe(version);

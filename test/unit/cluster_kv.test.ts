@@ -373,6 +373,37 @@ describe("cluster kv: failures", () => {
       }, { failureTimeout: "10s" }),
   );
 
+  test(
+    "after a brief partition the syncs send node-c only what it missed, and stand-ins let their copies go",
+    SLOW,
+    () =>
+      withCluster(ABC, async (h) => {
+        const before = Array.from({ length: 60 }, (_, i) => `held/${i}`);
+        for (const [i, key] of before.entries()) await h.node(ABC[i % 3]).cluster.kv.write(key, text(key), undefined, `w${i}`);
+        h.network.partition("node-a", "node-c");
+        h.network.partition("node-b", "node-c");
+        await waitFor(() => !h.node("node-a").cluster.view.peers().some((p) => (p as PeerView).node === "node-c" && (p as PeerView).up), "the links to node-c down");
+        // Keys node-c owns, written while it is unreachable (not declared down): node-a or node-b stands in.
+        const missed = Array.from({ length: 200 }, (_, i) => `missed/${i}`).filter((key) => owners(key).includes("node-c")).slice(0, 20);
+        for (const [i, key] of missed.entries()) await h.node(i % 2 === 0 ? "node-a" : "node-b").cluster.kv.write(key, text(key), undefined, `m${i}`);
+        const standIns = missed.filter((key) => holders(h, key).length === 2);
+        assert.equal(standIns.length, missed.length, "each missed write is held by node-a and node-b");
+        const sentBefore = await movedTotal(h, ABC);
+        h.network.heal("node-a", "node-c");
+        h.network.heal("node-b", "node-c");
+        await h.settled(ABC);
+        await waitFor(
+          () => missed.every((key) => holders(h, key).join() === [...owners(key)].sort().join()),
+          "every missed key on exactly its owners: node-c got it, the stand-in let its copy go",
+          10_000,
+        );
+        await waitFor(() => (h.node("node-c").cluster.view.describe().catching_up as { active: boolean }).active === false, "node-c's catch-up to end");
+        const sent = (await movedTotal(h, ABC)) - sentBefore;
+        // Without offers each side would resend everything the other owns (about 80 entries here).
+        assert.ok(sent >= missed.length && sent <= missed.length * 2, `${sent} entries sent for ${missed.length} missed writes`);
+      }, { failureTimeout: "10s" }),
+  );
+
   test("a write that cannot reach two copies is not acknowledged", SLOW, () =>
     withCluster(ABC, async (h) => {
       h.network.partition("node-a", "node-b");
@@ -430,7 +461,7 @@ describe("cluster kv: failures", () => {
       const keys = Array.from({ length: 100 }, (_, i) => `join/${i}`);
       for (const [i, key] of keys.entries()) await h.node(ab[i % 2]).cluster.kv.write(key, text(key), undefined, `w${i}`);
       for (const key of keys) assert.deepEqual(holders(h, key), ab, "with two nodes and two replicas both hold every key");
-      await h.start("node-c", ["node-a"]);
+      await h.start("node-c", ["node-a", "node-b"]);
       await waitFor(() => h.formed(ABC), "node-c joined");
       await waitFor(
         () => keys.every((key) => holders(h, key).join() === [...owners(key)].sort().join()),
@@ -439,9 +470,12 @@ describe("cluster kv: failures", () => {
       );
       const moved = keys.filter((key) => owners(key).includes("node-c"));
       assert.ok(moved.length > 40 && moved.length < 95, `${moved.length} keys gained node-c as an owner`);
-      // Each key reaches node-c about once: from the former owner that lets it go, or the sync.
+      // Each key reaches node-c from one former holder; the syncs on link-up offer versions first
+      // and send only what node-c still lacks. Sending everything twice (rebalance and sync, or
+      // both former owners) would be 2x; a sync that runs before the other holder's rebalance
+      // arrived still duplicates that part (seen up to 1.43x when node-c linked one seed first).
       const sent = await movedTotal(h, ab);
-      assert.ok(sent <= moved.length * 2, `${sent} entries sent for ${moved.length} keys that moved`);
+      assert.ok(sent <= moved.length * 1.5, `${sent} entries sent for ${moved.length} keys that moved`);
       assert.ok(sent >= moved.length, `${sent} entries sent for ${moved.length} keys that moved`);
       for (const key of keys) {
         const versions = owners(key).map((owner) => JSON.stringify(h.node(owner).store.peek(key)?.version));

@@ -92,6 +92,9 @@ const everyFrame: Frame[] = [
   { t: "req", id: 7, rid: "req-7", op: { op: "invalidate", tags: ["a", "b"] } },
   { t: "req", id: 8, rid: "req-8", op: { op: "flush" } },
   { t: "req", id: 9, rid: "req-9", op: { op: "explain", key: "user/1" } },
+  { t: "req", id: 12, rid: "req-12", op: { op: "peek", key: "user/1" } },
+  { t: "req", id: 13, rid: "req-13", op: { op: "offer", keys: [["user/1", 123_456, 7], ["user/2", 1, 0]] } },
+  { t: "req", id: 14, rid: "req-14", op: { op: "synced" } },
   { t: "res", id: 10, ok: true, body: { kind: "hit", entry, nested: [1, "two", null, false, 2.5] } },
   { t: "err", id: 11, code: "precondition_failed", message: "Cannot write as If-Match must match" },
   { t: "leave", node: "node-a" },
@@ -415,6 +418,10 @@ describe("parseFrame() refuses frames of the wrong shape", () => {
     ["a member in an unknown state", { t: "ping", id: 1, members: [{ ...member, state: "zombie" }] }],
     ["an entry with a string version", { t: "req", id: 1, rid: "r", op: { op: "apply", entries: [{ ...entry, hlc: "1" }], deletes: [] } }],
     ["a delete tuple with a fourth element", { t: "req", id: 1, rid: "r", op: { op: "apply", entries: [], deletes: [["k", 1, 2, 3]] } }],
+    ["an offer of 10,001 keys", { t: "req", id: 1, rid: "r", op: { op: "offer", keys: Array(10_001).fill(["k", 1, 2]) } }],
+    ["an offer with a negative version", { t: "req", id: 1, rid: "r", op: { op: "offer", keys: [["k", -1, 2]] } }],
+    ["a synced with a field", { t: "req", id: 1, rid: "r", op: { op: "synced", all: true } }],
+    ["a peek without a key", { t: "req", id: 1, rid: "r", op: { op: "peek" } }],
   ];
   for (const [name, value] of bad) {
     test(`${name} is refused`, () => assertRefused(() => parseFrame(value), name));

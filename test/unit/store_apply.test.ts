@@ -32,6 +32,20 @@ describe("store.applyEntry() and applyDelete()", () => {
     assert.equal(store.applyEntry("k", remote(5000, "same version")), false, "an equal version is not a change");
   });
 
+  test("wants() is true exactly when applyEntry() would take that version", () => {
+    const { store } = setup();
+    assert.equal(store.wants("k", { hlc: 5000, node: 7 }), true, "nothing held");
+    store.applyEntry("k", remote(5000));
+    assert.equal(store.wants("k", { hlc: 5000, node: 7 }), false, "the same version");
+    assert.equal(store.wants("k", { hlc: 4000, node: 7 }), false, "an older one");
+    assert.equal(store.wants("k", { hlc: 6000, node: 7 }), true, "a newer one");
+    store.applyDelete("gone", { hlc: 5000, node: 7 });
+    assert.equal(store.wants("gone", { hlc: 4999, node: 7 }), false, "older than a delete");
+    assert.equal(store.applyEntry("gone", remote(4999)), false);
+    store.flush();
+    assert.equal(store.wants("new", { hlc: 1, node: 1 }), false, "older than a flush");
+  });
+
   test("applyEntry() measures the entry with this node's accounting, whatever size it came with", () => {
     const { store } = setup();
     store.applyEntry("k", remote(5000));
