@@ -45,6 +45,8 @@ export function createTombstones(options: { maxCount: number; maxAgeMs: number; 
       prune();
     },
     covers(key, version) {
+      // Most keys were never deleted: an empty set answers without hashing the key.
+      if (stones.size === 0) return false;
       const stone = stones.get(key);
       if (stone === undefined) return false;
       if (stone.at <= options.now() - options.maxAgeMs) {
@@ -57,7 +59,7 @@ export function createTombstones(options: { maxCount: number; maxAgeMs: number; 
       const stone = stones.get(key);
       return stone === undefined || stone.at <= options.now() - options.maxAgeMs ? undefined : stone.version;
     },
-    remove: (key) => void stones.delete(key),
+    remove: (key) => void (stones.size !== 0 && stones.delete(key)),
     entries: () => Array.from(stones, ([key, stone]) => [key, stone.version] as [string, Version]),
     clear: () => stones.clear(),
   };

@@ -11,6 +11,11 @@
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** ASCII texts up to this length are built from their char codes; longer ones are decoded. */
+const SHORT_TEXT = 256;
+/** Char codes of the text being built, reused: no subarray (an allocation) per key. */
+const codes: number[] = [];
+
 let src: Uint8Array = new Uint8Array(0);
 let pos = 0;
 let end = 0;
@@ -83,13 +88,16 @@ export function readText(): string | undefined {
     for (let i = 0; i < length && same; i++) same = src[start + i] === lastTextBytes[i];
     if (same) return lastText;
   }
-  let ascii = true;
-  for (let i = start; i < pos && ascii; i++) ascii = src[i] < 0x80;
+  let ascii = length <= SHORT_TEXT;
+  if (ascii) {
+    codes.length = length;
+    for (let i = 0; i < length && ascii; i++) ascii = (codes[i] = src[start + i]) < 0x80;
+  }
   let text: string;
-  if (ascii && length <= 64) {
+  if (ascii) {
     // One call, so the string is flat: a string built char by char is a rope that every Map
     // lookup of the key would first have to flatten.
-    text = String.fromCharCode.apply(null, src.subarray(start, pos) as unknown as number[]);
+    text = String.fromCharCode.apply(null, codes);
   } else {
     try {
       text = utf8.decode(src.subarray(start, pos));
