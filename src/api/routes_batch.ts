@@ -45,10 +45,13 @@ function fromBase64(text: string): Uint8Array {
   return bytes;
 }
 
-/** The body as plain data: CBOR (fresh decoder, no shared structures) or JSON. */
+/**
+ * The body as plain data: CBOR (fresh decoder, no shared structures; byte strings copied, since
+ * a stored value that is a view would keep the whole request body alive) or JSON.
+ */
 function decodeBody(body: Uint8Array, cbor: boolean): unknown {
   try {
-    return cbor ? new Decoder({ useRecords: false, mapsAsObjects: true, sequential: false }).decode(body) : JSON.parse(new TextDecoder().decode(body));
+    return cbor ? new Decoder({ useRecords: false, mapsAsObjects: true, sequential: false, copyBuffers: true }).decode(body) : JSON.parse(new TextDecoder().decode(body));
   } catch {
     throw new EdgecacheError("invalid_json", `Cannot parse the batch as its body must be ${cbor ? "CBOR" : "JSON"}: current body is not`);
   }

@@ -44,6 +44,20 @@ describe("POST /v1/batch", () => {
     assert.deepEqual([...results[1].value], [0, 255, 7]);
   });
 
+  test("a CBOR put stores its value in its own memory, not as a view that keeps the whole request alive", async () => {
+    const fx = await createFixture();
+    const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
+    const ops = Array.from({ length: 200 }, (_, i) => ({ op: "put", key: `own/${i}`, value: new Uint8Array(100).fill(i) }));
+    const res = await fx.request("/v1/batch", { method: "POST", token: fx.adminToken, body: new Uint8Array(encoder.encode({ ops })), headers: { "content-type": "application/cbor" } });
+    assert.equal(res.status, 200);
+    for (let i = 0; i < 200; i++) {
+      const value = fx.store.peek(`own/${i}`)?.value as Uint8Array;
+      assert.equal(value.byteLength, 100);
+      assert.equal(value.buffer.byteLength, 100, `own/${i}: a 100-byte value backed by ${value.buffer.byteLength} bytes`);
+      assert.equal(value[99], i);
+    }
+  });
+
   test("enforces scopes and prefixes per operation, and one refusal does not stop the rest", async () => {
     const fx = await createFixture();
     await fx.put("team-a/x", "1");
