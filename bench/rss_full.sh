@@ -6,6 +6,7 @@
 # Prints RSS idle, RSS full, (full - idle) / cap, entries held and RSS per entry held.
 #
 #   bench/rss_full.sh [cap-MiB]      (default 256)
+#   RSS_DEBUG=1 bench/rss_full.sh    (also prints the heap metrics when full and again after 10 s idle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAP_MIB=${1:-256}
@@ -64,3 +65,6 @@ echo "| runtime | cap | RSS idle | RSS full | accounted bytes | (full - idle) / 
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 run_case "Bun (dist/edgecache)" 19321 dist/edgecache serve
 run_case "Deno (deno run)" 19322 node_modules/.bin/deno run -A src/main.ts serve
+# V8 lets garbage pile up far past the live size unless its old space is capped: the same node
+# with --max-old-space-size of twice the cap (see RUNBOOK.md, Tuning memory and GC).
+run_case "Deno, --max-old-space-size=$((2 * CAP_MIB))" 19323 node_modules/.bin/deno run -A --v8-flags=--max-old-space-size=$((2 * CAP_MIB)) src/main.ts serve
