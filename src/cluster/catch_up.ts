@@ -12,14 +12,16 @@
  * - after start-up, each link that comes up awaits that peer's sync, for at most `syncCapMs`.
  */
 export interface CatchUp {
+  /** Starts the start-up phase's clock: called when the node starts linking (after its own recovery). */
+  begin(): void;
   /** A link to `node` came up: its sync is awaited. */
   linked(node: string): void;
   /** `node` finished sending every entry it holds that this node owns. */
   synced(node: string): void;
   /** The link to `node` went down: nothing more will come from it on that link. */
   unlinked(node: string): void;
-  /** A peer's gossip says `node` is `state`; during start-up an alive node is waited for. */
-  reported(node: string, state: string): void;
+  /** `reporter`'s gossip says `node` is `state`; during start-up a node any peer reports alive is waited for. */
+  reported(reporter: string, node: string, state: string): void;
   /** True while some awaited sync has not arrived: reads consult the other owners first. */
   active(): boolean;
   /** True during start-up: a miss here is not authoritative (no origin fetch, no 404 from here). */
@@ -32,7 +34,7 @@ export interface CatchUp {
 export interface CatchUpOptions {
   self: string;
   now: () => number;
-  /** Longest start-up phase, even if some peer never syncs. */
+  /** Longest start-up phase (from `begin()`), even if some peer never syncs. */
   startupCapMs: number;
   /** Longest wait for one peer's sync after its link comes up. */
   syncCapMs: number;
@@ -40,15 +42,15 @@ export interface CatchUpOptions {
   onStartupEnd?: (complete: boolean) => void;
 }
 
-/** Creates the catch-up state of a node that is starting now. */
+/** Creates the catch-up state of a node that is starting; its start-up clock runs from `begin()`. */
 export function createCatchUp(options: CatchUpOptions): CatchUp {
-  const startupEnds = options.now() + options.startupCapMs;
+  let startupEnds = Infinity;
   /** Links up whose sync has not arrived, with the time the wait gives up. */
   const awaited = new Map<string, number>();
   /** Peers that completed a sync since start. */
   const syncedOnce = new Set<string>();
-  /** Peers others report alive (or suspect): start-up waits for them too. */
-  const reportedAlive = new Set<string>();
+  /** What each peer's gossip last said of each member: start-up waits for every member any peer sees alive. */
+  const reports = new Map<string, Map<string, string>>();
   let started = false;
 
   const expire = () => {
@@ -56,12 +58,25 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     for (const [node, until] of awaited) if (until <= now) awaited.delete(node);
   };
 
+  /** Members some peer reports alive or suspect (this node excluded). */
+  function reportedAlive(): Set<string> {
+    const alive = new Set<string>();
+    for (const view of reports.values()) {
+      for (const [node, state] of view) if (node !== options.self && (state === "alive" || state === "suspect")) alive.add(node);
+    }
+    return alive;
+  }
+
   function startingUp(): boolean {
     if (started) return false;
+    if (startupEnds === Infinity) return true;
     expire();
     const capped = options.now() >= startupEnds;
-    // Nobody synced yet means this node has not heard from the cluster at all: keep waiting.
-    const complete = syncedOnce.size > 0 && awaited.size === 0 && [...reportedAlive].every((node) => syncedOnce.has(node));
+    // Complete once this node heard from the cluster (some peer synced), every peer that synced
+    // also told who it sees (a peer that dialled here sends its gossip only with its first
+    // heartbeat, possibly after a small sync), and every member seen alive has synced.
+    const complete = syncedOnce.size > 0 && awaited.size === 0 && [...syncedOnce].every((node) => reports.has(node)) &&
+      [...reportedAlive()].every((node) => syncedOnce.has(node));
     if (!capped && !complete) return true;
     started = true;
     options.onStartupEnd?.(complete);
@@ -69,6 +84,9 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
   }
 
   return {
+    begin() {
+      if (startupEnds === Infinity) startupEnds = options.now() + options.startupCapMs;
+    },
     linked(node) {
       awaited.set(node, options.now() + options.syncCapMs);
     },
@@ -83,10 +101,10 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       awaited.delete(node);
       startingUp();
     },
-    reported(node, state) {
-      if (node === options.self) return;
-      if (state === "alive" || state === "suspect") reportedAlive.add(node);
-      else reportedAlive.delete(node);
+    reported(reporter, node, state) {
+      let view = reports.get(reporter);
+      if (view === undefined) reports.set(reporter, (view = new Map()));
+      view.set(node, state);
       startingUp();
     },
     active() {
@@ -98,7 +116,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     awaiting() {
       expire();
       const waiting = new Set(awaited.keys());
-      if (startingUp()) for (const node of reportedAlive) if (!syncedOnce.has(node)) waiting.add(node);
+      if (startingUp()) for (const node of reportedAlive()) if (!syncedOnce.has(node)) waiting.add(node);
       return [...waiting].sort();
     },
   };

@@ -20,6 +20,8 @@ export interface ClusterKvDeps {
   capture: ChangeCapture;
   /** Deadline of a forwarded read, which may include the owner's origin fetch. */
   readTimeoutMs: number;
+  /** Deadline of a catch-up peek at another owner's copy. */
+  peekTimeoutMs: number;
   /** Whether this node still awaits its peers' syncs (after a start or a link coming back). */
   catchUp: CatchUp;
   /** Observes forwarded operations and replication shortfalls for metrics. */
@@ -97,7 +99,7 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
     await Promise.all(others.map(async (owner) => {
       let answer;
       try {
-        answer = peekAnswerSchema.parse(await links.request(owner, { op: "peek", key }, requestId));
+        answer = peekAnswerSchema.parse(await links.request(owner, { op: "peek", key }, requestId, deps.peekTimeoutMs));
       } catch {
         return; // An owner that cannot answer now has nothing to add; the sync still comes.
       }
@@ -111,7 +113,8 @@ export function createCoordinator(deps: ClusterKvDeps): Coordinator {
   async function caughtUpOn(key: string, requestId: string): Promise<void> {
     if (!catchUp.active()) return;
     await repair(key, requestId);
-    if (catchUp.startingUp() && store.peek(key) === undefined) {
+    // A delete remembered here (or just learned from an owner) is an answer; only nothing at all is not.
+    if (catchUp.startingUp() && store.peek(key) === undefined && store.deletedAt(key) === undefined) {
       throw new PeerUnavailable(
         `Cannot answer for ${key} here as this node must have caught up with its peers: current state is starting up, awaiting ${catchUp.awaiting().join(", ") || "its first peer"}`,
       );

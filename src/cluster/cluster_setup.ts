@@ -10,7 +10,7 @@ import { createClusterKv, createCoordinator } from "./cluster_kv.ts";
 import { createChangeCapture, createPlacement } from "./cluster_state.ts";
 import { describeCopy } from "../api/explain.ts";
 import { createCatchUp } from "./catch_up.ts";
-import { createMembership, type Membership } from "./membership.ts";
+import { createMembership } from "./membership.ts";
 import { createPeerLinks } from "./peer_links.ts";
 import { createRebalancer } from "./rebalancer.ts";
 import { createReplicaHandler } from "./replica_handler.ts";
@@ -97,14 +97,6 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     syncCapMs: catchUpCapMs,
     onStartupEnd: (complete) => log.info({ complete, awaiting: complete ? [] : catchUp.awaiting() }, "caught up with peers after start"),
   });
-  // Gossip tells who the others see alive: during start-up this node waits for those too.
-  const gossipAware: Membership = {
-    ...membership,
-    learn(infos) {
-      for (const info of infos) catchUp.reported(info.id, info.state);
-      membership.learn(infos);
-    },
-  };
   const metrics = createClusterMetrics(deps.registry, { members: () => membership.members(), links: () => links.states(), catchingUp: () => catchUp.active() });
   let handle: (from: string, op: import("./frames.ts").Op, requestId: string) => Promise<unknown> = async () => undefined;
   const links = createPeerLinks(
@@ -124,7 +116,7 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     {
       self,
       transport: deps.transport,
-      membership: gossipAware,
+      membership,
       log,
       now: deps.now,
       random: deps.random,
@@ -132,10 +124,19 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       onFrame: metrics.frame,
       onLinkUp(node) {
         catchUp.linked(node);
+        rebalancer.expectSync(node);
         const requestId = `sync-${self.id}-${++rebalanceSeq}`;
         rebalancing = rebalancing.then(() => rebalancer.syncTo(node, requestId)).catch((error) => log.warn({ err: error, requestId }, "sync to peer failed"));
       },
-      onLinkDown: (node) => catchUp.unlinked(node),
+      onLinkDown(node) {
+        catchUp.unlinked(node);
+        // What the last rebalance delivered there may be lost with a restart: the next sync sends it again.
+        rebalancer.forget(node);
+      },
+      // Gossip tells who the others see alive: during start-up this node waits for those too.
+      onGossip(from, members) {
+        for (const member of members) catchUp.reported(from, member.id, member.state);
+      },
     },
   );
   const rebalancer = createRebalancer({ placement, store, links, log, onMoved: metrics.moved, onPending: metrics.pending });
@@ -146,6 +147,8 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
     links,
     capture,
     readTimeoutMs: config.origin.timeoutMs + config.cluster.peerTimeoutMs,
+    // A catch-up peek must leave a forwarded read time to answer: half the peer timeout.
+    peekTimeoutMs: Math.max(100, Math.floor(config.cluster.peerTimeoutMs / 2)),
     catchUp,
     onForward: metrics.forwarded,
     onReplicationShortfall: metrics.replicationShortfall,
@@ -206,6 +209,7 @@ export function setupCluster(config: Config, deps: ClusterSetupDeps): ClusterNod
       return { status: "ok", detail: `${members.length} peer(s) alive` };
     },
     async start() {
+      catchUp.begin();
       const port = await links.start(config.cluster.peerListen, config.cluster.peers);
       log.info({ peerAddress: formatAddress({ host: config.cluster.peerListen.host, port }), cluster: config.cluster.name }, "peer link listening");
       return port;

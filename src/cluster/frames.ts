@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { FrameInvalid } from "./frame_codec.ts";
 
-/** The peer protocol version; a handshake with any other version is refused. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The peer protocol version; a handshake with any other version is refused. 2 added the catch-up
+ * operations (`peek`, `offer`, `synced`), which a version-1 node would take for a broken frame.
+ */
+export const PROTOCOL_VERSION = 2;
 
 const nodeId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/);
 const address = z.string().max(300);

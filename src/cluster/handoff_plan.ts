@@ -8,13 +8,15 @@ export interface Handoff {
 
 /**
  * Decides, for a key this node holds whose owners changed from `before` to `owners`, where this
- * node sends it. Each new owner should get the key once, not from every former holder:
+ * node sends it:
  * - a former owner that is no longer one sends it to the new owners (it needs their confirmation
- *   to let its copy go), and the owners that stay leave the job to it while it is still placed;
- * - otherwise (the former owner is down or gone) the first former owner that stays sends it;
+ *   to let its copy go), and the owners that stay leave the job to it while it is still placed
+ *   (a join: each new owner gets the key once, not from every former holder);
+ * - otherwise (the former owner is down or gone) every former owner that stays sends it: no link
+ *   comes up then, so no sync would repair a copy one sender lacked or failed to deliver;
  * - a node that holds a copy without having been an owner (a stand-in) sends it to every owner,
  *   none of which may have it, and lets it go.
- * Every node decides from its own ring; when two views differ, the sync on link-up still covers.
+ * Every node decides from its own ring; on a join, the syncs on link-up cover views that differ.
  */
 export function planHandoff(self: string, before: readonly string[], owners: readonly string[], placed: ReadonlySet<string>): Handoff {
   const fresh = owners.filter((owner) => !before.includes(owner) && owner !== self);
@@ -24,6 +26,5 @@ export function planHandoff(self: string, before: readonly string[], owners: rea
   }
   if (fresh.length === 0) return { targets: [], release: false };
   const leaverSends = before.some((owner) => !owners.includes(owner) && placed.has(owner));
-  const firstStaying = before.find((owner) => owners.includes(owner));
-  return { targets: !leaverSends && firstStaying === self ? fresh : [], release: false };
+  return { targets: leaverSends ? [] : fresh, release: false };
 }

@@ -2,7 +2,7 @@ import { EdgecacheError, PeerUnavailable } from "../core/errors.ts";
 import { parseAddress } from "../config/units.ts";
 import { type CircuitBreaker, createCircuitBreaker } from "../origin/circuit_breaker.ts";
 import { backoffDelay } from "../origin/backoff.ts";
-import { type Frame, type Op, PROTOCOL_VERSION } from "./frames.ts";
+import { type Frame, type MemberInfo, type Op, PROTOCOL_VERSION } from "./frames.ts";
 import { Link } from "./link.ts";
 import type { Membership } from "./membership.ts";
 import type { Connection, Transport, TransportAddress } from "./transport.ts";
@@ -47,6 +47,8 @@ export interface PeerLinksDeps {
   onLinkUp?: (node: string) => void;
   /** Called when the active link to `node` closes (a replacing link then comes up at once). */
   onLinkDown?: (node: string) => void;
+  /** Called with each member list a peer gossips (welcome, ping, pong), after membership learned it. */
+  onGossip?: (from: string, members: readonly MemberInfo[]) => void;
 }
 
 /** The state of the link to one peer, for admin and metrics. */
@@ -64,6 +66,11 @@ export interface PeerLinks {
   /** Sends `op` to `node`; throws PeerUnavailable when it cannot be reached. */
   request(node: string, op: Op, rid: string, timeoutMs?: number): Promise<unknown>;
   isUp(node: string): boolean;
+  /**
+   * A number that changes every time a new link to `node` becomes active (undefined while none
+   * is): work that spans a link's life (a sync) checks it did not change before claiming done.
+   */
+  serial(node: string): number | undefined;
   states(): LinkState[];
   /** Tells every peer this node is leaving. */
   announceLeave(): void;
@@ -95,6 +102,15 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
   };
 
 
+  /** Learns a peer's gossip and reports who sent it. */
+  const learn = (link: Link, members: readonly MemberInfo[]) => {
+    membership.learn(members);
+    deps.onGossip?.(link.nodeId as string, members);
+  };
+  /** Link generations: see PeerLinks.serial. */
+  const serials = new Map<string, number>();
+  let lastSerial = 0;
+
   /**
    * Keeps one connection per pair: the one dialled by the smaller node id, on both sides alike.
    * Between two links of the same dialler the newer wins: a node dials a peer again only after
@@ -115,6 +131,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       existing.close("duplicate link");
     }
     links.set(node, link);
+    serials.set(node, ++lastSerial);
     membership.heard(node, link.peerAddress, link.httpAddress);
     log.info({ peer: node, address: link.connection.remoteAddress }, "peer link up");
     deps.onLinkUp?.(node);
@@ -159,13 +176,13 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     if (membership.get(link.nodeId)?.state !== "left") membership.heard(link.nodeId, link.peerAddress, link.httpAddress);
     switch (frame.t) {
       case "ping":
-        membership.learn(frame.members);
+        learn(link, frame.members);
         // This runs inside the transport's data callback: a pong that cannot be queued (the link
         // is backed up) is a missed heartbeat, not an exception thrown into the socket.
         trySend(link, { t: "pong", id: frame.id, members: membership.gossip() });
         return;
       case "pong":
-        membership.learn(frame.members);
+        learn(link, frame.members);
         link.rttMs = Math.max(0, deps.now() - frame.id);
         return;
       case "req": {
@@ -220,7 +237,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       if (frame.node !== identity) return refuse(`node id '${frame.node}' does not match the certificate's '${identity}'`);
       if (frame.node === self.id) return refuse("a node cannot link to itself");
       Object.assign(link, { nodeId: frame.node, peerAddress: frame.peer, httpAddress: frame.http });
-      membership.learn(frame.members);
+      learn(link, frame.members);
       return establish(link);
     }
     if (frame.t === "refuse") return link.close(`refused by peer: ${frame.reason}`);
@@ -322,6 +339,7 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
       }
     },
     isUp: (node) => links.get(node)?.closed === false,
+    serial: (node) => (links.get(node)?.closed === false ? serials.get(node) : undefined),
     // Members that left are gone on purpose: no link state to report, no alert to raise.
     states: () =>
       membership.members().filter((member) => member.id !== self.id && member.state !== "left").map((member) => ({

@@ -46,10 +46,15 @@ export interface Rebalancer {
    * may have restarted empty or missed writes (taken by stand-ins) while it was unreachable but not
    * yet declared down, which no placement change would repair. Versions decide on arrival. Entries
    * the rebalance just before it delivered to `node` are not sent twice. When everything arrived,
-   * `node` is told `synced` (it stops catching up on this node's account), and copies held here only
-   * as a stand-in are let go.
+   * `node` is told `synced` (it stops catching up on this node's account) unless its link changed
+   * meanwhile (the new link's sync will), and copies held here only as a stand-in are let go once
+   * every owner confirmed the same version.
    */
   syncTo(node: string, requestId: string): Promise<{ moved: number; failed: number }>;
+  /** A sync to `node` is queued (its link came up): the rebalance before it records what it delivers there. */
+  expectSync(node: string): void;
+  /** The link to `node` went down: what was delivered there may be lost (a restart); forget it. */
+  forget(node: string): void;
 }
 
 type Batch = { entries: WireEntry[]; deletes: Array<[string, number, number]>; bytes: number };
@@ -58,8 +63,14 @@ type Batch = { entries: WireEntry[]; deletes: Array<[string, number, number]>; b
 export function createRebalancer(deps: RebalancerDeps): Rebalancer {
   const { placement, store, links } = deps;
   const retryBaseMs = deps.retryBaseMs ?? 200;
-  /** What the last rebalance delivered, per node: key -> version, so the sync after it skips them. */
+  /**
+   * What the last rebalance delivered to nodes whose sync is queued, per node: key -> version, so
+   * that sync skips them. Only for those nodes, and dropped when their link goes down.
+   */
   let lastDelivered = new Map<string, Map<string, string>>();
+  /** Nodes whose link came up and whose sync has not run yet. */
+  const syncQueued = new Set<string>();
+
 
   /** Sends one batch, trying again (with a growing pause) while the peer's link is up. */
   async function send(node: string, batch: Batch, requestId: string): Promise<boolean> {
@@ -104,6 +115,72 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
 
   const wasDelivered = (delivered: Map<string, Map<string, string>>, node: string, key: string) => delivered.get(node)?.has(key) === true;
 
+  /**
+   * Offers `candidates` to `node` in slices and sends what it lacks; records in `has` every
+   * version `node` now holds (sent, or offered and not wanted).
+   */
+  async function offerAndShip(node: string, candidates: Array<[string, StoredEntry]>, has: Map<string, string>, requestId: string): Promise<{ moved: number; failed: number }> {
+    let moved = 0;
+    let failed = 0;
+    for (const slice of offerSlices(candidates)) {
+      let want: number[];
+      try {
+        const offer = slice.map(([key, entry]): [string, number, number] => [key, entry.version.hlc, entry.version.node]);
+        want = offerAnswerSchema.parse(await links.request(node, { op: "offer", keys: offer } satisfies Op, requestId)).want;
+      } catch (error) {
+        failed += slice.length;
+        deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "sync offer failed");
+        if (!links.isUp(node)) break;
+        continue;
+      }
+      const wanted = new Set(want);
+      const plan = new Map<string, Batch[]>();
+      slice.forEach(([key, entry], index) => {
+        if (wanted.has(index)) add(plan, node, { entry: toWire(key, entry) });
+        else has.set(key, versionTag(entry.version.hlc, entry.version.node));
+      });
+      const result = await ship(plan, requestId);
+      moved += result.moved;
+      failed += result.failed;
+      for (const [key, version] of result.delivered.get(node) ?? []) has.set(key, version);
+    }
+    return { moved, failed };
+  }
+
+  /**
+   * A copy this node held only for owners it could not reach (a stand-in) goes once every owner
+   * holds that version: `node` just confirmed its part, the other owners are offered the copies
+   * now (and sent what they lack). A newer write that arrived meanwhile keeps the copy.
+   */
+  async function releaseStandIns(node: string, standIn: Array<[string, string]>, has: Map<string, string>, requestId: string): Promise<void> {
+    const heldVersion = new Map(standIn);
+    const confirmedBy = new Map<string, Set<string>>();
+    const toOffer = new Map<string, Array<[string, StoredEntry]>>();
+    for (const [key, version] of standIn) {
+      if (placement.owners(key).includes(placement.self) || has.get(key) !== version) continue;
+      const entry = store.inspect(key);
+      if (entry === undefined || versionTag(entry.version.hlc, entry.version.node) !== version) continue;
+      confirmedBy.set(key, new Set([node]));
+      for (const owner of placement.owners(key)) {
+        if (owner === node) continue;
+        let list = toOffer.get(owner);
+        if (list === undefined) toOffer.set(owner, (list = []));
+        list.push([key, entry]);
+      }
+    }
+    for (const [owner, candidates] of toOffer) {
+      if (!links.isUp(owner)) continue;
+      const held = new Map<string, string>();
+      await offerAndShip(owner, candidates, held, requestId);
+      for (const [key, version] of held) if (version === heldVersion.get(key)) confirmedBy.get(key)?.add(owner);
+    }
+    for (const [key, owners] of confirmedBy) {
+      const entry = store.inspect(key);
+      if (entry === undefined || !placement.owners(key).every((owner) => owners.has(owner))) continue;
+      if (has.get(key) === versionTag(entry.version.hlc, entry.version.node)) store.discard(key);
+    }
+  }
+
   function add(plan: Map<string, Batch[]>, node: string, item: { entry?: WireEntry; del?: [string, number, number] }): void {
     let batches = plan.get(node);
     if (batches === undefined) plan.set(node, (batches = []));
@@ -146,7 +223,7 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
         }
       }
       const result = await ship(plan, requestId);
-      lastDelivered = result.delivered;
+      lastDelivered = new Map([...result.delivered].filter(([node]) => syncQueued.has(node)));
       // A key leaves this node only once some owner confirmed it has it.
       for (const key of leaving) {
         if (placement.owners(key).some((owner) => wasDelivered(result.delivered, owner, key))) store.discard(key);
@@ -154,55 +231,41 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       if (result.moved + result.failed > 0) deps.log.info({ moved: result.moved, failed: result.failed, requestId }, "rebalance finished");
       return { moved: result.moved, failed: result.failed };
     },
+    expectSync(node) {
+      syncQueued.add(node);
+    },
+    forget(node) {
+      lastDelivered.delete(node);
+    },
     async syncTo(node, requestId) {
+      const serial = links.serial(node);
+      syncQueued.delete(node);
       const already = lastDelivered.get(node);
       lastDelivered.delete(node);
       const candidates: Array<[string, StoredEntry]> = [];
-      const standIn: string[] = [];
+      const standIn: Array<[string, string]> = [];
       let planned = 0;
       for (const [key, entry] of store.entries()) {
         if (++planned % PLAN_SLICE === 0) await yieldToLoop();
         const owners = placement.owners(key);
         if (!owners.includes(node)) continue;
-        if (!owners.includes(placement.self)) standIn.push(key);
-        if (already?.get(key) === versionTag(entry.version.hlc, entry.version.node)) continue;
+        const version = versionTag(entry.version.hlc, entry.version.node);
+        if (!owners.includes(placement.self)) standIn.push([key, version]);
+        if (already?.get(key) === version) continue;
         candidates.push([key, entry]);
       }
       // Offer versions first and send only what the peer lacks: after a short absence, or when
       // another former holder already sent a key, most of it is there. Deletes are small: sent as is.
-      let moved = 0;
-      let failed = 0;
-      const has = new Set<string>(already?.keys());
-      for (const slice of offerSlices(candidates)) {
-        let want: number[];
-        try {
-          const offer = slice.map(([key, entry]): [string, number, number] => [key, entry.version.hlc, entry.version.node]);
-          want = offerAnswerSchema.parse(await links.request(node, { op: "offer", keys: offer } satisfies Op, requestId)).want;
-        } catch (error) {
-          failed += slice.length;
-          deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "sync offer failed");
-          if (!links.isUp(node)) break;
-          continue;
-        }
-        const wanted = new Set(want);
-        const plan = new Map<string, Batch[]>();
-        slice.forEach(([key, entry], index) => {
-          if (wanted.has(index)) add(plan, node, { entry: toWire(key, entry) });
-          else has.add(key);
-        });
-        const result = await ship(plan, requestId);
-        moved += result.moved;
-        failed += result.failed;
-        for (const key of result.delivered.get(node)?.keys() ?? []) has.add(key);
-      }
+      /** Versions `node` is known to hold: delivered now or by the rebalance, or offered and not wanted. */
+      const has = new Map<string, string>(already);
+      let { moved, failed } = await offerAndShip(node, candidates, has, requestId);
       const deletes = new Map<string, Batch[]>();
       for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(deletes, node, { del: deleteToWire(key, version) });
       const result = await ship(deletes, requestId);
       moved += result.moved;
       failed += result.failed;
-      // A copy this node held only for an owner it could not reach goes once that owner has it.
-      for (const key of standIn) if (!placement.owners(key).includes(placement.self) && has.has(key)) store.discard(key);
-      if (failed === 0) {
+      await releaseStandIns(node, standIn, has, requestId);
+      if (failed === 0 && links.serial(node) === serial) {
         try {
           await links.request(node, { op: "synced" }, requestId);
         } catch (error) {

@@ -14,6 +14,7 @@ import { type TestPki, testPki } from "../helpers/certs.ts";
 import { CLUSTER_SECRET, type ClusterMember, clusterToken, freePort, nodeEnv, waitForMembers } from "../helpers/cluster_harness.ts";
 import { type ClusterMemberView, clusterOf, createLauncher, get, getJson, put } from "../helpers/cluster_client.ts";
 import { type NodeProcess, startNodeProcess, waitFor } from "../helpers/node_process.ts";
+import { PROTOCOL_VERSION } from "../../src/cluster/frames.ts";
 import { frame, helloFrame, parseFrames, probePlain, type ProbeResult, probeTls } from "../helpers/peer_probe.ts";
 
 const KEYS = 24;
@@ -97,7 +98,7 @@ describe("strangers on the peer port of a running 2-node cluster", () => {
     strangerSeed = await fakeNode({ cert: pki.stranger.cert, key: pki.stranger.key, ca: pki.ca.cert }, () => {});
     impostorSeed = await fakeNode({ cert: pki.impostor.cert, key: pki.impostor.key, ca: pki.ca.cert }, (frames, socket) => {
       if (frames.some((f) => (f as { t?: unknown }).t === "hello")) {
-        socket.write(frame({ t: "welcome", v: 1, node: "node-b", peer: "127.0.0.1:9", http: "127.0.0.1:9", members: [] }));
+        socket.write(frame({ t: "welcome", v: PROTOCOL_VERSION, node: "node-b", peer: "127.0.0.1:9", http: "127.0.0.1:9", members: [] }));
       }
     });
     fakes.push(strangerSeed, impostorSeed);

@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { Decoder, Encoder } from "cbor-x";
+import { PROTOCOL_VERSION } from "../../src/cluster/frames.ts";
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
 
@@ -24,7 +25,7 @@ export function frame(value: unknown): Uint8Array {
 export function helloFrame(fields: { node: string; cluster?: string; v?: number; peer?: string; http?: string }): Uint8Array {
   return frame({
     t: "hello",
-    v: fields.v ?? 1,
+    v: fields.v ?? PROTOCOL_VERSION,
     cluster: fields.cluster ?? "edgecache",
     node: fields.node,
     peer: fields.peer ?? "127.0.0.1:9",

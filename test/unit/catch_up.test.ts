@@ -10,11 +10,19 @@ function setup(caps = { startupCapMs: 10_000, syncCapMs: 5_000 }) {
   return { clock, catchUp, ends };
 }
 
+/** A peer that linked, gossiped `alive` members and synced. */
+function heardAndSynced(catchUp: ReturnType<typeof createCatchUp>, peer: string, alive: string[] = []) {
+  catchUp.linked(peer);
+  for (const node of [peer, ...alive]) catchUp.reported(peer, node, "alive");
+  catchUp.synced(peer);
+}
+
 describe("catch-up after start", () => {
-  test("a node that has heard from nobody is starting up until the cap", () => {
+  test("the start-up clock runs from begin(), not from creation (recovery may come first)", () => {
     const { clock, catchUp, ends } = setup();
-    assert.equal(catchUp.startingUp(), true);
-    assert.equal(catchUp.active(), true);
+    clock.advance(60_000);
+    assert.equal(catchUp.startingUp(), true, "still starting: the cap has not begun");
+    catchUp.begin();
     clock.advance(9_999);
     assert.equal(catchUp.startingUp(), true);
     clock.advance(1);
@@ -23,38 +31,61 @@ describe("catch-up after start", () => {
     assert.deepEqual(ends, [false], "start-up ended by the cap, incomplete");
   });
 
-  test("start-up ends once every linked peer and every peer reported alive has synced", () => {
+  test("start-up ends once every linked peer and every member a peer reports alive has synced", () => {
     const { catchUp, ends } = setup();
+    catchUp.begin();
     catchUp.linked("node-b");
-    catchUp.reported("node-c", "alive");
-    catchUp.reported("node-a", "alive"); // itself: ignored
+    catchUp.reported("node-b", "node-c", "alive");
+    catchUp.reported("node-b", "node-a", "alive"); // itself: ignored
     assert.deepEqual(catchUp.awaiting(), ["node-b", "node-c"]);
     catchUp.synced("node-b");
     assert.equal(catchUp.startingUp(), true, "node-c, reported alive, has not synced");
     assert.deepEqual(catchUp.awaiting(), ["node-c"]);
-    catchUp.linked("node-c");
-    catchUp.synced("node-c");
+    heardAndSynced(catchUp, "node-c");
     assert.equal(catchUp.startingUp(), false);
     assert.deepEqual(ends, [true]);
     assert.equal(catchUp.active(), false);
   });
 
-  test("a peer reported down or left is not waited for", () => {
+  test("a peer that synced before telling who it sees is not enough: its gossip is waited for", () => {
     const { catchUp } = setup();
+    catchUp.begin();
     catchUp.linked("node-b");
-    catchUp.reported("node-c", "alive");
-    catchUp.reported("node-c", "down");
-    catchUp.reported("node-d", "left");
+    catchUp.synced("node-b");
+    assert.equal(catchUp.startingUp(), true, "node-b has not gossiped yet");
+    catchUp.reported("node-b", "node-c", "alive");
+    assert.equal(catchUp.startingUp(), true, "and node-b sees node-c alive");
+    heardAndSynced(catchUp, "node-c");
+    assert.equal(catchUp.startingUp(), false);
+  });
+
+  test("a member is waited for while any peer reports it alive, not only the last to speak", () => {
+    const { catchUp } = setup();
+    catchUp.begin();
+    heardAndSynced(catchUp, "node-b", ["node-d"]);
+    heardAndSynced(catchUp, "node-c");
+    catchUp.reported("node-c", "node-d", "down");
+    assert.equal(catchUp.startingUp(), true, "node-b still sees node-d alive");
+    catchUp.reported("node-b", "node-d", "down");
+    assert.equal(catchUp.startingUp(), false);
+  });
+
+  test("a member reported down or left is not waited for", () => {
+    const { catchUp } = setup();
+    catchUp.begin();
+    catchUp.linked("node-b");
+    catchUp.reported("node-b", "node-c", "down");
+    catchUp.reported("node-b", "node-d", "left");
     catchUp.synced("node-b");
     assert.equal(catchUp.startingUp(), false);
   });
 
   test("start-up, once over, does not come back", () => {
     const { catchUp, ends } = setup();
-    catchUp.linked("node-b");
-    catchUp.synced("node-b");
+    catchUp.begin();
+    heardAndSynced(catchUp, "node-b");
     assert.equal(catchUp.startingUp(), false);
-    catchUp.reported("node-c", "alive");
+    catchUp.reported("node-b", "node-c", "alive");
     assert.equal(catchUp.startingUp(), false);
     assert.deepEqual(ends, [true]);
   });
@@ -63,8 +94,8 @@ describe("catch-up after start", () => {
 describe("catch-up after a link comes back", () => {
   test("each link that comes up is awaited until its sync, or its link goes down", () => {
     const { catchUp } = setup();
-    catchUp.linked("node-b");
-    catchUp.synced("node-b");
+    catchUp.begin();
+    heardAndSynced(catchUp, "node-b");
     assert.equal(catchUp.active(), false);
     catchUp.linked("node-b");
     assert.equal(catchUp.active(), true);
@@ -79,8 +110,8 @@ describe("catch-up after a link comes back", () => {
 
   test("a sync that never arrives stops being awaited after the cap", () => {
     const { clock, catchUp } = setup();
-    catchUp.linked("node-b");
-    catchUp.synced("node-b");
+    catchUp.begin();
+    heardAndSynced(catchUp, "node-b");
     catchUp.linked("node-b");
     clock.advance(4_999);
     assert.equal(catchUp.active(), true);

@@ -47,6 +47,10 @@ function pair(options: { bStartingUp?: boolean } = {}) {
   const clock = createFakeClock();
   const catchUpA = createCatchUp({ self: "node-a", now: clock.now, startupCapMs: 60_000, syncCapMs: 60_000 });
   const catchUpB = createCatchUp({ self: "node-b", now: clock.now, startupCapMs: 60_000, syncCapMs: 60_000 });
+  catchUpA.begin();
+  catchUpB.begin();
+  catchUpA.reported("node-b", "node-b", "alive");
+  catchUpB.reported("node-a", "node-a", "alive");
   if (!options.bStartingUp) {
     catchUpB.linked("node-a");
     catchUpB.synced("node-a");
@@ -81,7 +85,7 @@ function pair(options: { bStartingUp?: boolean } = {}) {
       },
       isUp: () => true,
     } as unknown as PeerLinks;
-    const deps = { placement, store, local, links, capture: createChangeCapture(), catchUp, readTimeoutMs: 1000 };
+    const deps = { placement, store, local, links, capture: createChangeCapture(), catchUp, readTimeoutMs: 1000, peekTimeoutMs: 500 };
     const coordinator = createCoordinator(deps);
     const handle = createReplicaHandler({ self, store, local, coordinator, now: clock.now, onSynced: (from) => catchUp.synced(from) });
     const made: Side = { store, kv: createClusterKv(deps, coordinator), handle, originLoads, sent };

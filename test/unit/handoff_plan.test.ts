@@ -13,18 +13,27 @@ describe("planHandoff: who sends a key whose owners changed", () => {
     assert.deepEqual(planHandoff("node-c", ["node-a", "node-b"], ["node-c", "node-a"], ring), { targets: [], release: false }, "the newcomer receives");
   });
 
-  test("when the former owner is down, the first former owner that stays sends it", () => {
+  test("when the former owner is down, the former owner that stays sends it", () => {
     // [a, b] -> [a, c] with b declared down (no longer placed).
     const ring = placed("node-a", "node-c");
     assert.deepEqual(planHandoff("node-a", ["node-a", "node-b"], ["node-a", "node-c"], ring), { targets: ["node-c"], release: false });
   });
 
-  test("with three replicas only the first staying former owner sends", () => {
+  test("with three replicas and an owner down, every former owner that stays sends (no sync follows to repair a miss)", () => {
     const ring = placed("node-a", "node-c", "node-d");
     const before = ["node-a", "node-b", "node-c"];
     const after = ["node-a", "node-c", "node-d"];
     assert.deepEqual(planHandoff("node-a", before, after, ring).targets, ["node-d"]);
-    assert.deepEqual(planHandoff("node-c", before, after, ring).targets, []);
+    assert.deepEqual(planHandoff("node-c", before, after, ring).targets, ["node-d"]);
+  });
+
+  test("with three replicas and a join, only the former owner that loses the key sends", () => {
+    const ring = placed("node-a", "node-b", "node-c", "node-d");
+    const before = ["node-a", "node-b", "node-c"];
+    const after = ["node-d", "node-a", "node-b"];
+    assert.deepEqual(planHandoff("node-c", before, after, ring), { targets: ["node-d"], release: true });
+    assert.deepEqual(planHandoff("node-a", before, after, ring).targets, []);
+    assert.deepEqual(planHandoff("node-b", before, after, ring).targets, []);
   });
 
   test("a stand-in's copy goes to every owner, and is let go", () => {
