@@ -7,25 +7,30 @@ export const CLUSTER_SECRET = "cluster-test-secret-that-is-32-bytes-or-more";
 
 const handedOut = new Set<number>();
 
+/**
+ * Ports handed out lie below Linux's ephemeral range (32768-60999 by default): a port the kernel
+ * picks for port 0 may be taken, between the probe and the node's own bind, by any outgoing
+ * connection of any test running meanwhile (seen as EADDRINUSE in CI). Ports in this range are
+ * only ever bound on purpose.
+ */
+const PORT_RANGE = { from: 20_000, to: 32_000 };
+
 /** A free TCP port on 127.0.0.1 (bound, then released), never the same one twice in a process. */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await probePort();
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
 }
 
-function probePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** True when `port` on 127.0.0.1 can be bound right now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
+    server.on("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
