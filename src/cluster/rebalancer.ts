@@ -15,6 +15,8 @@ const PLAN_SLICE = 2048;
 /** Keys per sync offer, and the key text one offer may carry (the frame schema allows 10,000 keys). */
 const OFFER_KEYS = 4096;
 const OFFER_BYTES = 1024 * 1024;
+/** Passes of a sync at most, while some of it could not be delivered. */
+const SYNC_PASSES = 3;
 /** Tries per batch; a batch is tried again only while the link to its peer is up. */
 const BATCH_ATTEMPTS = 3;
 
@@ -181,6 +183,48 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
     }
   }
 
+  /** One pass of a sync: offers what `node` owns (less what `already` delivered), sends what it lacks, and every recent delete. */
+  async function syncPass(node: string, already: Map<string, string> | undefined, requestId: string): Promise<{ moved: number; failed: number; offered: number }> {
+    const candidates: Array<[string, StoredEntry]> = [];
+    const standIn: Array<[string, string]> = [];
+    let planned = 0;
+    for (const [key, entry] of store.entries()) {
+      if (++planned % PLAN_SLICE === 0) await yieldToLoop();
+      const owners = placement.owners(key);
+      if (!owners.includes(node)) continue;
+      const version = versionTag(entry.version.hlc, entry.version.node);
+      if (!owners.includes(placement.self)) standIn.push([key, version]);
+      if (already?.get(key) === version) continue;
+      candidates.push([key, entry]);
+    }
+    // Offer versions first and send only what the peer lacks: after a short absence, or when
+    // another former holder already sent a key, most of it is there. Deletes are small: sent as is.
+    /** Versions `node` is known to hold: delivered now or by the rebalance, or offered and not wanted. */
+    const has = new Map<string, string>(already);
+    let { moved, failed } = await offerAndShip(node, candidates, has, requestId);
+    const deletes = new Map<string, Batch[]>();
+    for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(deletes, node, { del: deleteToWire(key, version) });
+    const result = await ship(deletes, requestId);
+    moved += result.moved;
+    failed += result.failed;
+    await releaseStandIns(node, standIn, has, requestId);
+    return { moved, failed, offered: candidates.length };
+  }
+
+  /** Tells `node` its sync is complete, unless its link was replaced meanwhile (that link's sync will). */
+  async function tellSynced(node: string, serial: number | undefined, requestId: string): Promise<void> {
+    for (let attempt = 1; links.serial(node) === serial && serial !== undefined; attempt++) {
+      try {
+        await links.request(node, { op: "synced" }, requestId);
+        return;
+      } catch (error) {
+        deps.log.warn({ peer: node, err: (error as Error)?.message, attempt, requestId }, "could not tell the peer its sync is complete");
+        if (attempt >= BATCH_ATTEMPTS) return;
+        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
   function add(plan: Map<string, Batch[]>, node: string, item: { entry?: WireEntry; del?: [string, number, number] }): void {
     let batches = plan.get(node);
     if (batches === undefined) plan.set(node, (batches = []));
@@ -240,39 +284,24 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
     async syncTo(node, requestId) {
       const serial = links.serial(node);
       syncQueued.delete(node);
-      const already = lastDelivered.get(node);
+      let already = lastDelivered.get(node);
       lastDelivered.delete(node);
-      const candidates: Array<[string, StoredEntry]> = [];
-      const standIn: Array<[string, string]> = [];
-      let planned = 0;
-      for (const [key, entry] of store.entries()) {
-        if (++planned % PLAN_SLICE === 0) await yieldToLoop();
-        const owners = placement.owners(key);
-        if (!owners.includes(node)) continue;
-        const version = versionTag(entry.version.hlc, entry.version.node);
-        if (!owners.includes(placement.self)) standIn.push([key, version]);
-        if (already?.get(key) === version) continue;
-        candidates.push([key, entry]);
+      let moved = 0;
+      let failed = 0;
+      let offered = 0;
+      // A pass that could not deliver everything is run again (offers make it cheap: only what is
+      // still missing goes), while the link is the same one: the peer waits for `synced`.
+      for (let pass = 1; ; pass++) {
+        const round = await syncPass(node, already, requestId);
+        already = undefined;
+        moved += round.moved;
+        offered += round.offered;
+        failed = round.failed;
+        if (failed === 0 || pass >= SYNC_PASSES || links.serial(node) !== serial) break;
+        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** pass));
       }
-      // Offer versions first and send only what the peer lacks: after a short absence, or when
-      // another former holder already sent a key, most of it is there. Deletes are small: sent as is.
-      /** Versions `node` is known to hold: delivered now or by the rebalance, or offered and not wanted. */
-      const has = new Map<string, string>(already);
-      let { moved, failed } = await offerAndShip(node, candidates, has, requestId);
-      const deletes = new Map<string, Batch[]>();
-      for (const [key, version] of store.recentDeletes()) if (placement.owners(key).includes(node)) add(deletes, node, { del: deleteToWire(key, version) });
-      const result = await ship(deletes, requestId);
-      moved += result.moved;
-      failed += result.failed;
-      await releaseStandIns(node, standIn, has, requestId);
-      if (failed === 0 && links.serial(node) === serial) {
-        try {
-          await links.request(node, { op: "synced" }, requestId);
-        } catch (error) {
-          deps.log.warn({ peer: node, err: (error as Error)?.message, requestId }, "could not tell the peer its sync is complete");
-        }
-      }
-      if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, offered: candidates.length, requestId }, "sync to peer finished");
+      if (failed === 0) await tellSynced(node, serial, requestId);
+      if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, offered, requestId }, "sync to peer finished");
       return { moved, failed };
     },
     async handOffAll(requestId) {

@@ -100,7 +100,15 @@ describe("a node restarted before anyone declares it down, under read load, with
     try {
       members[1] = await restarted;
       // node-b says it is not ready until it has caught up after its start, then reads through it too.
-      await waitFor(async () => (await getJson(members[1], undefined, "/readyz")).status === 200, 30_000, "node-b ready after catching up");
+      await waitFor(async () => (await getJson(members[1], undefined, "/readyz")).status === 200, 30_000, "node-b ready after catching up")
+        .catch(async (error) => {
+          // Say what it still waits for, and what the syncs logged, to tell a slow sync from a lost one.
+          const view = await clusterOf(members[1], token);
+          const syncLines = members.flatMap((member) =>
+            member.process.logs().filter((line) => /sync|caught up|link|batch|offer/.test(String(line.msg))).map((line) => `${member.id}: ${JSON.stringify(line)}`)
+          );
+          throw new Error(`${(error as Error).message}; catching_up ${JSON.stringify(view.catching_up)}\n${syncLines.slice(-40).join("\n")}`);
+        });
       const view = await clusterOf(members[1], token);
       assert.equal((view.catching_up as { starting_up: boolean }).starting_up, false);
       load.add(members[1], 2);

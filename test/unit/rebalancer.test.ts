@@ -10,6 +10,7 @@ import type { PeerLinks } from "../../src/cluster/peer_links.ts";
 import { createRebalancer } from "../../src/cluster/rebalancer.ts";
 import { createRing } from "../../src/cluster/ring.ts";
 import { createHybridClock } from "../../src/core/hybrid_clock.ts";
+import { PeerUnavailable } from "../../src/core/errors.ts";
 import { createStore } from "../../src/core/store.ts";
 
 const silent = { info() {}, warn() {} };
@@ -21,6 +22,7 @@ const text = (value: string) => ({ value: new TextEncoder().encode(value), conte
  * every operation; `bumpSerial` stands for node-r's link being replaced.
  */
 function setup() {
+  let failApplies = 0;
   const store = createStore({ maxBytes: 1 << 22, eviction: "lru" }, { now: Date.now, random: () => 0.5, clock: createHybridClock({ nodeId: "node-a", now: Date.now }) });
   const placement = createPlacement("node-a", 2);
   const received: string[] = [];
@@ -31,6 +33,7 @@ function setup() {
       ops.push(op.op);
       if (op.op === "offer") return { want: op.keys.map((_, index) => index) };
       if (op.op === "apply") {
+        if (failApplies-- > 0) throw new PeerUnavailable("timed out", { attempted: true });
         received.push(...op.entries.map((entry) => entry.k));
         return { applied: op.entries.length };
       }
@@ -47,7 +50,7 @@ function setup() {
     const previous = placement.update(["node-a", "node-r"]);
     await rebalancer.rebalance(previous, "rebalance");
   }
-  return { store, rebalancer, received, ops, join, bumpSerial: () => serial++ };
+  return { store, rebalancer, received, ops, join, bumpSerial: () => serial++, failNextApplies: (count: number) => (failApplies = count) };
 }
 
 describe("rebalancer: the sync after a rebalance", () => {
@@ -83,6 +86,21 @@ describe("rebalancer: the sync after a rebalance", () => {
     h.ops.length = 0;
     await h.rebalancer.syncTo("node-r", "late sync");
     assert.ok(h.ops.includes("offer"), "a later sync offers what it holds");
+  });
+
+  test("a sync whose batches failed runs a second pass (offering again), then claims synced", async () => {
+    const h = setup();
+    await h.join();
+    h.rebalancer.forget("node-r");
+    h.received.length = 0;
+    h.ops.length = 0;
+    // Three failed tries exhaust the batch's attempts in the first pass; the second pass delivers.
+    h.failNextApplies(3);
+    const result = await h.rebalancer.syncTo("node-r", "sync");
+    assert.equal(result.failed, 0);
+    assert.equal(h.received.length, 20, "every key delivered once");
+    assert.equal(h.ops.filter((op) => op === "offer").length, 2, "offered again in a second pass");
+    assert.equal(h.ops.at(-1), "synced");
   });
 
   test("does not claim synced when the link changed during the sync (the new link's sync will)", async () => {
