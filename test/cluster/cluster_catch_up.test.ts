@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { testPki } from "../helpers/certs.ts";
+import { type TestPki, testPki } from "../helpers/certs.ts";
 import { type ClusterMember, clusterToken, freePort, nodeEnv, waitForMembers } from "../helpers/cluster_harness.ts";
 import { clusterOf, createLauncher, get, getJson, metricsOf } from "../helpers/cluster_client.ts";
 import { waitFor } from "../helpers/node_process.ts";
@@ -59,6 +59,21 @@ function readLoad(token: string) {
   };
 }
 
+/** An origin answering `origin <path>` for any path, cacheable for 10 minutes: its content is never what was written. */
+function contentOrigin(): Promise<OriginServer> {
+  return startOriginServer((request, response) => {
+    response.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=600" });
+    response.end(`origin ${request.url}`);
+  });
+}
+
+const IDS = ["node-a", "node-b", "node-c"] as const;
+
+/** The environment of member `index` of IDS on `ports`, seeded with the other two. */
+function memberEnv(pki: TestPki, ports: number[], index: number, extra: Record<string, string>): Promise<Record<string, string>> {
+  return nodeEnv(pki, IDS[index], ports[index], ports.filter((_, other) => other !== index), extra);
+}
+
 describe("a node restarted before anyone declares it down, under read load, with an origin", () => {
   const launcher = createLauncher();
   let origin: OriginServer | undefined;
@@ -67,18 +82,12 @@ describe("a node restarted before anyone declares it down, under read load, with
 
   before(async () => {
     token = await clusterToken();
-    origin = await startOriginServer((request, response) => {
-      response.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=600" });
-      response.end(`origin ${request.url}`);
-    });
+    origin = await contentOrigin();
     const pki = await testPki();
-    const ids = ["node-a", "node-b", "node-c"] as const;
-    const ports = await Promise.all(ids.map(() => freePort()));
+    const ports = await Promise.all(IDS.map(() => freePort()));
     // A failure timeout far longer than the restart: nobody declares node-b down.
     const extra = { EDGECACHE_ORIGIN_URL: origin.url, EDGECACHE_FAILURE_TIMEOUT: "10s" };
-    members = await Promise.all(ids.map(async (id, index) =>
-      launcher.launch({ id, peerPort: ports[index], env: await nodeEnv(pki, id, ports[index], ports.filter((_, other) => other !== index), extra) })
-    ));
+    members = await Promise.all(IDS.map(async (id, index) => launcher.launch({ id, peerPort: ports[index], env: await memberEnv(pki, ports, index, extra) })));
     await waitForMembers(members, 3);
     await waitFor(async () => (await getJson(members[1], undefined, "/readyz")).status === 200, 20_000, "node-b ready");
   });
@@ -142,22 +151,18 @@ describe("a node joining under read load, with an origin", () => {
 
   test("no read answers the origin's content for a key written before the join", async () => {
     token = await clusterToken();
-    origin = await startOriginServer((request, response) => {
-      response.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=600" });
-      response.end(`origin ${request.url}`);
-    });
+    origin = await contentOrigin();
     const pki = await testPki();
-    const ids = ["node-a", "node-b", "node-c"] as const;
-    const ports = await Promise.all(ids.map(() => freePort()));
-    const envOf = (index: number) => nodeEnv(pki, ids[index], ports[index], ports.filter((_, other) => other !== index), { EDGECACHE_ORIGIN_URL: (origin as OriginServer).url });
-    members = await Promise.all([0, 1].map(async (index) => launcher.launch({ id: ids[index], peerPort: ports[index], env: await envOf(index) })));
+    const ports = await Promise.all(IDS.map(() => freePort()));
+    const envOf = (index: number) => memberEnv(pki, ports, index, { EDGECACHE_ORIGIN_URL: (origin as OriginServer).url });
+    members = await Promise.all([0, 1].map(async (index) => launcher.launch({ id: IDS[index], peerPort: ports[index], env: await envOf(index) })));
     await waitForMembers(members, 2);
     await fill(members, token);
     const load = readLoad(token);
     load.add(members[0], 4);
     load.add(members[1], 4);
     try {
-      const joined = await launcher.launch({ id: ids[2], peerPort: ports[2], env: await envOf(2) });
+      const joined = await launcher.launch({ id: IDS[2], peerPort: ports[2], env: await envOf(2) });
       members = [...members, joined];
       await waitForMembers(members, 3);
       await waitFor(async () => (await getJson(joined, undefined, "/readyz")).status === 200, 30_000, "node-c ready after catching up");
