@@ -99,7 +99,11 @@ export async function clusterView(member: ClusterMember, token: string): Promise
   return await response.json();
 }
 
-/** Waits until every member sees `count` members alive (self included). */
+/**
+ * Waits until every member sees `count` members alive (self included) and is ready: a member
+ * still catching up after its start routes its misses elsewhere, so a herd test started then
+ * could see two owners each load the key once.
+ */
 export async function waitForMembers(members: ClusterMember[], count: number, timeoutMs = 20_000): Promise<void> {
   const token = await clusterToken();
   await waitFor(async () => {
@@ -107,9 +111,11 @@ export async function waitForMembers(members: ClusterMember[], count: number, ti
       const view = await clusterView(member, token).catch(() => undefined);
       const alive = view?.members.filter((m) => m.state === "alive" || m.state === "self").length ?? 0;
       if (alive !== count) return false;
+      const ready = await fetch(`${member.process.url}/readyz`).then((response) => response.status === 200, () => false);
+      if (!ready) return false;
     }
     return true;
-  }, timeoutMs, `${count} members alive in every view`);
+  }, timeoutMs, `${count} members alive in every view, and ready`);
 }
 
 /** Stops every member that is still running. */
