@@ -73,7 +73,6 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
   /** Nodes whose link came up and whose sync has not run yet. */
   const syncQueued = new Set<string>();
 
-
   /** Sends one batch, trying again (with a growing pause) while the peer's link is up. */
   async function send(node: string, batch: Batch, requestId: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
