@@ -132,6 +132,8 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
     }
     links.set(node, link);
     serials.set(node, ++lastSerial);
+    // A completed handshake proves the peer answers: what an earlier link's failures opened starts over.
+    breakers.delete(node);
     membership.heard(node, link.peerAddress, link.httpAddress);
     log.info({ peer: node, address: link.connection.remoteAddress }, "peer link up");
     deps.onLinkUp?.(node);
@@ -333,8 +335,11 @@ export function createPeerLinks(settings: PeerLinkSettings, deps: PeerLinksDeps)
         breaker.record(true);
         return body;
       } catch (error) {
-        // Only a silent or broken peer counts against it; an error it answered with does not.
-        breaker.record(!(error instanceof PeerUnavailable) || error.answered);
+        // Only a silent peer counts against it: a timeout on the link still in use. An error it
+        // answered with does not, nor a link that closed under the request (a restart, or a
+        // duplicate link replaced): later requests go to the new link or fail fast anyway.
+        const silent = error instanceof PeerUnavailable && !error.answered && links.get(node) === link && !link.closed;
+        breaker.record(!silent);
         throw error;
       }
     },

@@ -433,6 +433,30 @@ describe("peer links: requests", () => {
       }),
   );
 
+  test("requests that fail because their link closed do not open the breaker, and a new link starts a fresh one", SLOW, () =>
+    withCluster(async (h) => {
+      const b = await h.start("node-b");
+      const a = await h.start("node-a", [b.address], { settings: { breakerCoolDownMs: 60_000 } });
+      await waitFor(() => linked(a, b), "a and b linked");
+      b.handle = () => new Promise(() => {});
+      // Many requests in flight when the link is cut (as when node-b restarts): none is a timeout.
+      const inFlight = Array.from({ length: SETTINGS.breakerThreshold * 3 }, () => codeOfAsync(() => a.links.request("node-b", { op: "flush" }, "r")));
+      h.network.cut("node-a", "node-b");
+      assert.deepEqual(new Set(await Promise.all(inFlight)), new Set(["peer_unavailable"]));
+      assert.equal(a.links.states()[0].breaker, "closed", "a closed link is no evidence of a hung peer");
+      // Timeouts on a live link do open it; the next handshake (a restart) starts it over.
+      b.handle = echo;
+      await waitFor(() => linked(a, b), "the link back");
+      b.handle = () => new Promise(() => {});
+      for (let i = 0; i < SETTINGS.breakerThreshold; i++) await codeOfAsync(() => a.links.request("node-b", { op: "flush" }, "r", 20));
+      assert.equal(a.links.states()[0].breaker, "open");
+      b.handle = echo;
+      h.network.cut("node-a", "node-b");
+      await waitFor(() => linked(a, b), "a new link");
+      assert.equal(a.links.states()[0].breaker, "closed", "reset by the new handshake, long before its 60 s cool-down");
+      assert.deepEqual(await a.links.request("node-b", { op: "flush" }, "r"), { from: "node-a", op: "flush", key: undefined });
+    }));
+
   test("a failed half-open probe opens the breaker again", SLOW, () =>
     withCluster(async (h) => {
       const b = await h.start("node-b");
