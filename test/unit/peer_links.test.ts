@@ -117,6 +117,14 @@ async function withCluster(body: (h: ReturnType<typeof harness>) => Promise<void
 }
 
 const linked = (a: TestNode, b: TestNode) => a.links.isUp(b.id) && b.links.isUp(a.id);
+
+/** Starts node-b, then node-a seeded with it, and waits until the two are linked. */
+async function linkedPair(h: ReturnType<typeof harness>): Promise<{ a: TestNode; b: TestNode }> {
+  const b = await h.start("node-b");
+  const a = await h.start("node-a", [b.address]);
+  await waitFor(() => linked(a, b), "a and b linked");
+  return { a, b };
+}
 const pings = (node: TestNode) => node.framesIn.filter((type) => type === "ping").length;
 
 /** A hand-driven peer: a raw connection that records the frames it receives. */
@@ -303,9 +311,7 @@ describe("peer links: handshake", () => {
 
   test("a valid hello from a raw peer gets a welcome with the member list", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       const peer = rawPeer(await h.network.transport("node-x").connect({ host: "node-a", port: 7070 }, 1000));
       peer.send(hello("node-x"));
       await waitFor(() => peer.frames.length > 0, "the welcome");
@@ -320,9 +326,7 @@ describe("peer links: handshake", () => {
 describe("peer links: requests", () => {
   test("many concurrent requests in both directions share one link and each gets its own answer", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       const random = seededRandom(5);
       // Answers come back in a different order than the requests went out.
       const slow: Handler = (from, op) =>
@@ -343,9 +347,7 @@ describe("peer links: requests", () => {
 
   test("the request id and the caller's node id reach the remote handler", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       await a.links.request("node-b", { op: "explain", key: "k" }, "req-42");
       assert.deepEqual(b.served, [["node-a", { op: "explain", key: "k" }, "req-42"]]);
     }));
@@ -355,9 +357,7 @@ describe("peer links: requests", () => {
     SLOW,
     () =>
       withCluster(async (h) => {
-        const b = await h.start("node-b");
-        const a = await h.start("node-a", [b.address]);
-        await waitFor(() => linked(a, b), "a and b linked");
+        const { a, b } = await linkedPair(h);
         b.handle = (_from, op) =>
           Promise.reject(op.op === "put" ? new PreconditionFailed("Cannot write as If-Match must match") : new Error("boom"));
         const put: Op = { op: "put", key: "k", v: new Uint8Array(1), ct: "", tags: [], ttl: 0 };
@@ -371,9 +371,7 @@ describe("peer links: requests", () => {
 
   test("a request to a silent peer times out with PeerUnavailable", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       b.handle = () => new Promise(() => {});
       const started = Date.now();
       assert.equal(await codeOfAsync(() => a.links.request("node-b", { op: "get", key: "k" }, "r", 80)), "peer_unavailable");
@@ -384,9 +382,7 @@ describe("peer links: requests", () => {
 
   test("an answer arriving after its request timed out is dropped, and the link keeps working", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       let answered = false;
       b.handle = (_from, op) =>
         op.op === "get" ? new Promise((resolve) => setTimeout(() => resolve(answered = true), 60)) : Promise.resolve("fine");
@@ -446,22 +442,21 @@ describe("peer links: requests", () => {
       assert.equal(a.links.states()[0].breaker, "closed", "a closed link is no evidence of a hung peer");
       // Timeouts on a live link do open it; the next handshake (a restart) starts it over.
       b.handle = echo;
-      await waitFor(() => linked(a, b), "the link back");
+      // Both sides redial; wait until the duplicate is gone, so no request rides a link about to close.
+      await waitFor(() => linked(a, b) && h.network.openConnections() === 1, "the link back, one connection");
       b.handle = () => new Promise(() => {});
       for (let i = 0; i < SETTINGS.breakerThreshold; i++) await codeOfAsync(() => a.links.request("node-b", { op: "flush" }, "r", 20));
       assert.equal(a.links.states()[0].breaker, "open");
       b.handle = echo;
       h.network.cut("node-a", "node-b");
-      await waitFor(() => linked(a, b), "a new link");
+      await waitFor(() => linked(a, b) && h.network.openConnections() === 1, "a new link, one connection");
       assert.equal(a.links.states()[0].breaker, "closed", "reset by the new handshake, long before its 60 s cool-down");
       assert.deepEqual(await a.links.request("node-b", { op: "flush" }, "r"), { from: "node-a", op: "flush", key: undefined });
     }));
 
   test("a failed half-open probe opens the breaker again", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       b.handle = () => new Promise(() => {});
       for (let i = 0; i < SETTINGS.breakerThreshold; i++) await codeOfAsync(() => a.links.request("node-b", { op: "flush" }, "r", 20));
       await waitFor(() => a.links.states()[0].breaker === "half_open", "half-open");
@@ -473,9 +468,7 @@ describe("peer links: requests", () => {
 describe("peer links: failures", () => {
   test("after a cut the link comes back by itself, and requests in flight fail with PeerUnavailable", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       b.handle = () => new Promise(() => {});
       const inFlight = codeOfAsync(() => a.links.request("node-b", { op: "flush" }, "r", 5000));
       h.network.cut("node-a", "node-b");
@@ -585,9 +578,7 @@ describe("peer links: failures", () => {
 
   test("announceLeave() makes peers mark this node as left", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       a.links.announceLeave();
       await waitFor(() => b.membership.get("node-a")?.state === "left", "node-a left on node-b");
       assert.deepEqual(b.membership.placed(), ["node-b"]);
@@ -595,9 +586,7 @@ describe("peer links: failures", () => {
 
   test("frames a leaving node sends after announcing its leave (its handoff) do not revive it", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       a.links.announceLeave();
       await waitFor(() => b.membership.get("node-a")?.state === "left", "node-a left on node-b");
       for (let i = 0; i < 5; i++) await a.links.request("node-b", { op: "apply", entries: [], deletes: [] }, "handoff");
@@ -609,9 +598,7 @@ describe("peer links: failures", () => {
 
   test("a node that left and comes back with a new handshake is alive again", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       a.links.announceLeave();
       await a.links.stop();
       await waitFor(() => b.membership.get("node-a")?.state === "left" && !b.links.isUp("node-a"), "node-a gone");
@@ -621,9 +608,7 @@ describe("peer links: failures", () => {
 
   test("stop() closes every link and the peers see them go", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       await a.links.stop();
       await waitFor(() => !b.links.isUp("node-a"), "node-b to see the link close");
       assert.equal(h.network.openConnections(), 0);
@@ -653,9 +638,7 @@ describe("peer links: limits", () => {
 
   test("a request frame larger than maxFrameBytes is refused before sending and the link stays up", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       b.handle = (from, op) => (op.op === "flush" ? new Promise((resolve) => setTimeout(() => resolve("slow"), 50)) : echo(from, op, ""));
       const other = a.links.request("node-b", { op: "flush" }, "r");
       const big: Op = { op: "put", key: "big", v: new Uint8Array(SETTINGS.maxFrameBytes + 1), ct: "", tags: [], ttl: 0 };
@@ -667,9 +650,7 @@ describe("peer links: limits", () => {
 
   test("an answer too large to send comes back as an error, without breaking the link or the node", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       b.handle = (_from, op) => Promise.resolve(op.op === "get" ? new Uint8Array(SETTINGS.maxFrameBytes + 1) : "small");
       const code = await codeOfAsync(() => a.links.request("node-b", { op: "get", key: "k" }, "r", 2000));
       assert.ok(code === "value_too_large", `code ${code}`);
@@ -702,9 +683,7 @@ describe("peer links: limits", () => {
 describe("peer links: chaos", () => {
   test("requests over a delayed link each get their own answer", SLOW, () =>
     withCluster(async (h) => {
-      const b = await h.start("node-b");
-      const a = await h.start("node-a", [b.address]);
-      await waitFor(() => linked(a, b), "a and b linked");
+      const { a, b } = await linkedPair(h);
       h.network.delay(3);
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => a.links.request("node-b", { op: "get", key: `k${i}` }, "r")));
       results.forEach((result, i) => assert.deepEqual(result, { from: "node-a", op: "get", key: `k${i}` }));
@@ -715,9 +694,7 @@ describe("peer links: chaos", () => {
     SLOW,
     () =>
       withCluster(async (h) => {
-        const b = await h.start("node-b");
-        const a = await h.start("node-a", [b.address]);
-        await waitFor(() => linked(a, b), "a and b linked");
+        const { a, b } = await linkedPair(h);
         h.network.dropRate(0.3, seededRandom(3));
         const codes = await Promise.all(
           Array.from({ length: 50 }, (_, i) => codeOfAsync(() => a.links.request("node-b", { op: "get", key: `k${i}` }, "r", 100))),
