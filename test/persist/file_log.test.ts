@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { createFileLog, type FileLogConfig } from "../../src/persist/file_log.ts";
 import type { FileSystem } from "../../src/persist/file_system.ts";
 import type { PersistenceAdapter, RecoveryReport } from "../../src/persist/persistence.ts";
-import { applyTo, bytes, captureLog, fakeClock, faultyFileSystem, makeStore, tempDir, testMetrics, text, waitFor } from "./helpers.ts";
+import { applyTo, bytes, captureLog, fakeClock, faultyFileSystem, makeStore, tempDirsRemovedAfter, testMetrics, text, waitFor } from "./helpers.ts";
 
-const dirs: Array<{ remove(): void }> = [];
-after(() => dirs.forEach((dir) => dir.remove()));
-function freshDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir.dir;
-}
+const freshDir = tempDirsRemovedAfter();
 
 /** A store with a file log wired the way persistence_setup wires it: recovery first, then changes. */
 async function startNode(dir: string, options: { clock?: ReturnType<typeof fakeClock>; fs?: FileSystem; config?: Partial<FileLogConfig> } = {}) {

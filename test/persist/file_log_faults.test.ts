@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { createFileLog, type FileLogConfig } from "../../src/persist/file_log.ts";
 import type { FileSystem } from "../../src/persist/file_system.ts";
 import type { PersistenceAdapter } from "../../src/persist/persistence.ts";
-import { applyTo, bytes, captureLog, type Faults, faultyFileSystem, makeStore, tempDir, testMetrics, text, waitFor } from "./helpers.ts";
+import { applyTo, bytes, captureLog, type Faults, faultyFileSystem, makeStore, tempDirsRemovedAfter, testMetrics, text, waitFor } from "./helpers.ts";
 
-const dirs: Array<{ remove(): void }> = [];
-after(() => dirs.forEach((dir) => dir.remove()));
-function freshDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir.dir;
-}
+const freshDir = tempDirsRemovedAfter();
 
 async function startNode(dir: string, fs: FileSystem, config: Partial<FileLogConfig> = {}) {
   const capture = captureLog();

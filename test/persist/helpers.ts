@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import { Registry } from "prom-client";
 import { createHybridClock } from "../../src/core/hybrid_clock.ts";
 import { createStore, type Store, type StoreChange } from "../../src/core/store.ts";
@@ -22,6 +23,20 @@ export const T0 = 1_700_000_000_000;
 export function tempDir(prefix = "edgecache-persist-"): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A maker of temp directories that are all removed after the test file: call it at the top level
+ * of a test file (it registers an `after` hook), then call the result for each fresh directory.
+ */
+export function tempDirsRemovedAfter(): () => string {
+  const dirs: Array<{ remove(): void }> = [];
+  after(() => dirs.forEach((dir) => dir.remove()));
+  return () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return dir.dir;
+  };
 }
 
 /** A hand-driven wall clock. */
