@@ -20,8 +20,9 @@ const SYNC_PASSES = 3;
 /** Tries per batch; a batch is tried again only while the link to its peer is up. */
 const BATCH_ATTEMPTS = 3;
 
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Lets timers and I/O run between slices of a long plan. */
-const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+const yieldToLoop = () => pause(0);
 
 /** What rebalancing needs. */
 export interface RebalancerDeps {
@@ -73,20 +74,27 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
   /** Nodes whose link came up and whose sync has not run yet. */
   const syncQueued = new Set<string>();
 
-  /** Sends one batch, trying again (with a growing pause) while the peer's link is up. */
-  async function send(node: string, batch: Batch, requestId: string): Promise<boolean> {
+  /**
+   * Sends `op` to `node`, up to BATCH_ATTEMPTS times while `mayRetry()` holds, pausing longer
+   * after each failure (each logged as `failure`). True once the peer answered.
+   */
+  async function sendWithRetries(node: string, op: Op, requestId: string, failure: string, mayRetry: () => boolean): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await links.request(node, { op: "apply", entries: batch.entries, deletes: batch.deletes } satisfies Op, requestId);
+        await links.request(node, op, requestId);
         return true;
       } catch (error) {
-        const again = attempt < BATCH_ATTEMPTS && links.isUp(node);
-        deps.log.warn({ peer: node, err: (error as Error)?.message, attempt, retrying: again, requestId }, "handoff batch failed");
+        const again = attempt < BATCH_ATTEMPTS && mayRetry();
+        deps.log.warn({ peer: node, err: (error as Error)?.message, attempt, retrying: again, requestId }, failure);
         if (!again) return false;
-        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** (attempt - 1)));
+        await pause(retryBaseMs * 2 ** (attempt - 1));
       }
     }
   }
+
+  /** Sends one batch, trying again while the peer's link is up. */
+  const send = (node: string, batch: Batch, requestId: string) =>
+    sendWithRetries(node, { op: "apply", entries: batch.entries, deletes: batch.deletes }, requestId, "handoff batch failed", () => links.isUp(node));
 
   /** Sends each peer its batches one after another, so no peer is flooded; peers run in parallel. */
   async function ship(plan: Map<string, Batch[]>, requestId: string): Promise<{ moved: number; failed: number; delivered: Map<string, Map<string, string>> }> {
@@ -113,8 +121,6 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
     deps.onMoved?.(moved);
     return { moved, failed, delivered };
   }
-
-  const wasDelivered = (delivered: Map<string, Map<string, string>>, node: string, key: string) => delivered.get(node)?.has(key) === true;
 
   /**
    * Offers `candidates` to `node` in slices and sends what it lacks; records in `has` every
@@ -212,16 +218,8 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
 
   /** Tells `node` its sync is complete, unless its link was replaced meanwhile (that link's sync will). */
   async function tellSynced(node: string, serial: number | undefined, requestId: string): Promise<void> {
-    for (let attempt = 1; links.serial(node) === serial && serial !== undefined; attempt++) {
-      try {
-        await links.request(node, { op: "synced" }, requestId);
-        return;
-      } catch (error) {
-        deps.log.warn({ peer: node, err: (error as Error)?.message, attempt, requestId }, "could not tell the peer its sync is complete");
-        if (attempt >= BATCH_ATTEMPTS) return;
-        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** (attempt - 1)));
-      }
-    }
+    const sameLink = () => serial !== undefined && links.serial(node) === serial;
+    if (sameLink()) await sendWithRetries(node, { op: "synced" }, requestId, "could not tell the peer its sync is complete", sameLink);
   }
 
   function add(plan: Map<string, Batch[]>, node: string, item: { entry?: WireEntry; del?: [string, number, number] }): void {
@@ -269,7 +267,7 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
       lastDelivered = new Map([...result.delivered].filter(([node]) => syncQueued.has(node)));
       // A key leaves this node only once some owner confirmed it has it.
       for (const key of leaving) {
-        if (placement.owners(key).some((owner) => wasDelivered(result.delivered, owner, key))) store.discard(key);
+        if (placement.owners(key).some((owner) => result.delivered.get(owner)?.has(key) === true)) store.discard(key);
       }
       if (result.moved + result.failed > 0) deps.log.info({ moved: result.moved, failed: result.failed, requestId }, "rebalance finished");
       return { moved: result.moved, failed: result.failed };
@@ -297,7 +295,7 @@ export function createRebalancer(deps: RebalancerDeps): Rebalancer {
         offered += round.offered;
         failed = round.failed;
         if (failed === 0 || pass >= SYNC_PASSES || links.serial(node) !== serial) break;
-        await new Promise((resolve) => setTimeout(resolve, retryBaseMs * 2 ** pass));
+        await pause(retryBaseMs * 2 ** pass);
       }
       if (failed === 0) await tellSynced(node, serial, requestId);
       if (moved + failed > 0) deps.log.info({ peer: node, moved, failed, offered, requestId }, "sync to peer finished");
