@@ -189,9 +189,9 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
    * skipped. A write that may already have been applied (`attempted`) is not tried again on the
    * next owner: that would apply it twice, or answer 412 to a create that in fact succeeded.
    */
-  async function firstOwner<T>(key: string, idempotent: boolean, here: () => Promise<T>, there: (owner: string) => Promise<T>): Promise<T> {
+  async function firstOwner<T>(owners: readonly string[], idempotent: boolean, here: () => Promise<T>, there: (owner: string) => Promise<T>): Promise<T> {
     let lastError: unknown;
-    for (const owner of placement.owners(key)) {
+    for (const owner of owners) {
       try {
         if (owner === placement.self) return await here();
         deps.onForward?.("route");
@@ -217,15 +217,16 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
   return {
     async read(key, requestId): Promise<ReadOutcome> {
       // A copy here is only trusted once this node has caught up; until then readHere repairs it first.
-      if (placement.owners(key).includes(placement.self) && !deps.catchUp.active()) {
+      const owners = placement.owners(key);
+      if (owners.includes(placement.self) && !deps.catchUp.active()) {
         const entry = store.peek(key);
         if (entry !== undefined && entry.negative !== true) return await deps.local.read(key, requestId);
       }
-      return await firstOwner(key, true, () => coordinator.readHere(key, requestId), async (owner) => outcomeFromWire(await links.request(owner, { op: "get", key }, requestId, deps.readTimeoutMs)));
+      return await firstOwner(owners, true, () => coordinator.readHere(key, requestId), async (owner) => outcomeFromWire(await links.request(owner, { op: "get", key }, requestId, deps.readTimeoutMs)));
     },
     write(key, input, preconditions, requestId) {
       return firstOwner(
-        key,
+        placement.owners(key),
         false,
         () => coordinator.write(key, input, preconditions, requestId),
         async (owner) => {
@@ -236,7 +237,7 @@ export function createClusterKv(deps: ClusterKvDeps, coordinator: Coordinator): 
     },
     remove(key, preconditions, requestId) {
       return firstOwner(
-        key,
+        placement.owners(key),
         false,
         () => coordinator.remove(key, preconditions, requestId),
         async (owner) => (await links.request(owner, { op: "delete", key, pre: wirePreconditions(preconditions) }, requestId)) === true,
